@@ -1,0 +1,90 @@
+# pybpfprof — build, test, demo.
+#   make          build build/pybpfprof
+#   make demo     profile the bundled demo workload for 10 s into demo.folded
+#   make test     every test (unit, end to end, sanitizer builds)
+#   make bench    overhead benchmark (bench/)
+# Missing Debian packages are installed first (root, apt-get).
+
+VERSION := 0.1.0
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+BUILD ?= build
+SAN ?=
+
+DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config \
+	gcc make python3 python3.11 python3.11-dev python3-numpy
+
+WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
+CFLAGS_BASE := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -DPP_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)
+ifeq ($(SAN),1)
+CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS_SAN := -fsanitize=address,undefined
+endif
+LIBS := -lbpf -ldw -lelf -lz
+
+SRCS := $(wildcard src/*.c)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+.PHONY: all deps demo test test-run bench clean format check-format
+all: $(BUILD)/pybpfprof
+
+# Installs only what is missing; a no-op on a prepared machine.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BUILD)/sampler.bpf.o: bpf/sampler.bpf.c include/pybpfprof.h vmlinux/vmlinux.h | $(BUILD)
+	@echo "  BPF $@"; $(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Ivmlinux -Iinclude -c $< -o $@
+	@llvm-strip -g $@ 2>/dev/null || true
+
+$(BUILD)/sampler.skel.h: $(BUILD)/sampler.bpf.o
+	@$(BPFTOOL) gen skeleton $< name sampler_bpf > $@
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/pybpfprof.h $(BUILD)/sampler.skel.h | $(BUILD)
+	@mkdir -p $(dir $@)
+	@echo "  CC $@"; $(CC) $(CFLAGS_BASE) -Isrc -c $< -o $@
+
+$(BUILD)/pybpfprof: $(OBJS)
+	@echo "  CC $@"; $(CC) $(LDFLAGS_SAN) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  CC $@"; $(CC) $(CFLAGS_BASE) -Isrc $(LDFLAGS_SAN) -o $@ $< $(LIB_OBJS) $(LIBS)
+
+$(BUILD):
+	@mkdir -p $(BUILD)
+
+unit: $(UNIT_BINS)
+
+demo: deps all
+	@bash tests/demo.sh
+
+# Two builds: the release one and one with AddressSanitizer + UBSan; the
+# whole suite runs against both.
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all unit
+	@python3 tests/run.py --bin build/pybpfprof --bin build/asan/pybpfprof \
+		$(foreach u,$(UNIT_BINS),--unit $(u) --unit build/asan/tests/$(notdir $(u)))
+
+bench: deps all
+	@python3 bench/bench.py
+
+format:
+	clang-format -i src/*.c src/*.h include/*.h bpf/*.c tests/unit/*.c tests/ext/*.c
+
+check-format:
+	clang-format --dry-run -Werror src/*.c src/*.h include/*.h bpf/*.c
+
+clean:
+	rm -rf build demo.folded

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "elfsym.h"
+#include "util.h"
+
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct pp_elf {
+	int fd;
+	Elf *elf;
+};
+
+struct pp_elf *elf_open(const char *path)
+{
+	struct pp_elf *e;
+	int fd;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	e = pp_xcalloc(1, sizeof(*e));
+	e->fd = fd;
+	e->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!e->elf || elf_kind(e->elf) != ELF_K_ELF) {
+		elf_close(e);
+		return NULL;
+	}
+	return e;
+}
+
+void elf_close(struct pp_elf *e)
+{
+	if (!e)
+		return;
+	if (e->elf)
+		elf_end(e->elf);
+	close(e->fd);
+	free(e);
+}
+
+static int symbol_in(Elf_Scn *scn, GElf_Shdr *sh, Elf *elf, const char *name, uint64_t *value,
+		     uint64_t *size)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t n;
+
+	if (!data || !sh->sh_entsize)
+		return -1;
+	n = sh->sh_size / sh->sh_entsize;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Sym sym;
+		const char *s;
+
+		if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF)
+			continue;
+		s = elf_strptr(elf, sh->sh_link, sym.st_name);
+		if (s && strcmp(s, name) == 0) {
+			*value = sym.st_value;
+			if (size)
+				*size = sym.st_size;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int elf_symbol(struct pp_elf *e, const char *name, uint64_t *value, uint64_t *size)
+{
+	static const Elf64_Word types[] = { SHT_DYNSYM, SHT_SYMTAB };
+
+	for (size_t t = 0; t < PP_ARRAY_LEN(types); t++) {
+		Elf_Scn *scn = NULL;
+
+		while ((scn = elf_nextscn(e->elf, scn))) {
+			GElf_Shdr sh;
+
+			if (!gelf_getshdr(scn, &sh) || sh.sh_type != types[t])
+				continue;
+			if (symbol_in(scn, &sh, e->elf, name, value, size) == 0)
+				return 0;
+		}
+	}
+	return -1;
+}
+
+int elf_load_delta(struct pp_elf *e, uint64_t off, int64_t *delta)
+{
+	size_t n;
+
+	if (elf_getphdrnum(e->elf, &n))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(e->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		uint64_t start = ph.p_offset & ~(uint64_t)(PP_PAGE - 1);
+		if (off >= start && off < ph.p_offset + ph.p_filesz) {
+			*delta = (int64_t)(ph.p_vaddr - ph.p_offset);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int elf_section(struct pp_elf *e, const char *name, uint64_t *addr, uint64_t *size)
+{
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+
+	if (elf_getshdrstrndx(e->elf, &shstrndx))
+		return -1;
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh;
+		const char *s;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		s = elf_strptr(e->elf, shstrndx, sh.sh_name);
+		if (s && strcmp(s, name) == 0) {
+			*addr = sh.sh_addr;
+			if (size)
+				*size = sh.sh_size;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int elf_build_id(struct pp_elf *e, char *out, size_t outlen)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+		GElf_Nhdr nh;
+		size_t off = 0, name_off, desc_off;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data)
+			continue;
+		while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+			const unsigned char *d = (const unsigned char *)data->d_buf + desc_off;
+
+			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
+			    memcmp((const char *)data->d_buf + name_off, "GNU", 4) != 0)
+				continue;
+			if (outlen < nh.n_descsz * 2 + 1)
+				return -1;
+			for (size_t i = 0; i < nh.n_descsz; i++)
+				snprintf(out + 2 * i, 3, "%02x", d[i]);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *elf_soname(struct pp_elf *e)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || !sh.sh_entsize)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data)
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Dyn dyn;
+
+			if (gelf_getdyn(data, (int)i, &dyn) && dyn.d_tag == DT_SONAME)
+				return elf_strptr(e->elf, sh.sh_link, dyn.d_un.d_val);
+		}
+	}
+	return NULL;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* ELF files on disk: symbols by name, load segments, build IDs (libelf). */
+#ifndef PP_ELFSYM_H
+#define PP_ELFSYM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pp_elf;
+
+/* Opens an ELF file; NULL if it is not one or cannot be read. */
+struct pp_elf *elf_open(const char *path);
+void elf_close(struct pp_elf *e);
+
+/* Looks a symbol up in .dynsym, then .symtab. 0 if found. */
+int elf_symbol(struct pp_elf *e, const char *name, uint64_t *value, uint64_t *size);
+/* The (vaddr - offset) of the PT_LOAD segment that holds file offset off:
+ * a mapping of the file at offset off loaded at start has bias
+ * start - off - result. Returns -1 if no segment holds off. */
+int elf_load_delta(struct pp_elf *e, uint64_t off, int64_t *delta);
+/* The address of a section by name (e.g. ".PyRuntime"); 0 if found. */
+int elf_section(struct pp_elf *e, const char *name, uint64_t *addr, uint64_t *size);
+/* The GNU build ID as lowercase hex into out (at least 41 bytes); 0 if found. */
+int elf_build_id(struct pp_elf *e, char *out, size_t outlen);
+/* DT_SONAME, or NULL. Valid until elf_close. */
+const char *elf_soname(struct pp_elf *e);
+
+#endif

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * pybpfprof: options, wiring, signals, exit codes. The work is done by the
+ * stages: target -> pyruntime/pylayout -> selfcheck -> sampler (BPF) ->
+ * pipeline (unwind, symbolize, merge, profile) -> out_folded.
+ */
+#include "out_folded.h"
+#include "outfile.h"
+#include "pipeline.h"
+#include "pyruntime.h"
+#include "sampler.h"
+#include "selfcheck.h"
+#include "target.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define DEFAULT_FREQUENCY 99
+#define DEFAULT_STACK_KB (PP_STACK_MAX / 1024)
+#define DEFAULT_RINGBUF_MB 32
+
+struct options {
+	pid_t pid;
+	double seconds; /* 0: until Ctrl-C */
+	unsigned frequency;
+	const char *output;
+	unsigned stack_kb;
+	unsigned ringbuf_mb;
+	bool interp_frames;
+	bool no_threads;
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: pybpfprof --pid PID [options] > profile.folded\n"
+		"Samples a running CPython process from outside and prints one merged stack per\n"
+		"sample (Python frames, the C extensions and libraries they call, the kernel) as\n"
+		"FlameGraph folded stacks.\n"
+		"\n"
+		"Options:\n"
+		"  -p, --pid PID          process to profile (required)\n"
+		"  -d, --seconds N        how long to sample (default: until Ctrl-C or SIGTERM)\n"
+		"  -F, --frequency HZ     samples per second per CPU (default: %d)\n"
+		"  -o, --output FILE      write the profile to FILE (default: standard output)\n"
+		"      --stack-size KB    user stack bytes copied per sample, at most (default: %d, max %d)\n"
+		"      --ringbuf-size MB  BPF ring buffer size (default: %d)\n"
+		"      --interp-frames    keep the interpreter's call machinery frames (default: hidden)\n"
+		"      --no-threads       leave the thread frame out of each stack (default: included)\n"
+		"  -v, --verbose          diagnostics on stderr (twice: libbpf debug output)\n"
+		"  -h, --help             this help\n"
+		"  -V, --version          the version\n"
+		"\n"
+		"Needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE). Supported CPython: %s.\n",
+		DEFAULT_FREQUENCY, DEFAULT_STACK_KB, PP_STACK_MAX / 1024, DEFAULT_RINGBUF_MB, pylayout_supported());
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > max || s[0] == '-')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	enum { OPT_STACK = 256, OPT_RINGBUF, OPT_INTERP, OPT_NO_THREADS };
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "seconds", required_argument, NULL, 'd' },
+		{ "frequency", required_argument, NULL, 'F' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "stack-size", required_argument, NULL, OPT_STACK },
+		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF },
+		{ "interp-frames", no_argument, NULL, OPT_INTERP },
+		{ "no-threads", no_argument, NULL, OPT_NO_THREADS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	unsigned long v;
+	int c;
+
+	*o = (struct options){ .frequency = DEFAULT_FREQUENCY, .stack_kb = DEFAULT_STACK_KB,
+			       .ringbuf_mb = DEFAULT_RINGBUF_MB };
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "p:d:F:o:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_uint(optarg, INT_MAX, &v) || v == 0) {
+				pp_err("--pid takes a process id, not '%s'", optarg);
+				return -1;
+			}
+			o->pid = (pid_t)v;
+			break;
+		case 'd': {
+			char *end;
+
+			o->seconds = strtod(optarg, &end);
+			if (end == optarg || *end || !(o->seconds > 0) || o->seconds > 1e7) {
+				pp_err("--seconds takes a positive number of seconds, not '%s'", optarg);
+				return -1;
+			}
+			break;
+		}
+		case 'F':
+			if (parse_uint(optarg, 100000, &v) || v == 0) {
+				pp_err("--frequency takes a rate in Hz from 1 to 100000, not '%s'", optarg);
+				return -1;
+			}
+			o->frequency = (unsigned)v;
+			break;
+		case 'o':
+			o->output = optarg;
+			break;
+		case OPT_STACK:
+			if (parse_uint(optarg, PP_STACK_MAX / 1024, &v) || v < 4) {
+				pp_err("--stack-size takes KB from 4 to %d, not '%s'", PP_STACK_MAX / 1024, optarg);
+				return -1;
+			}
+			o->stack_kb = (unsigned)v;
+			break;
+		case OPT_RINGBUF:
+			if (parse_uint(optarg, 1024, &v) || v < 1) {
+				pp_err("--ringbuf-size takes MB from 1 to 1024, not '%s'", optarg);
+				return -1;
+			}
+			o->ringbuf_mb = (unsigned)v;
+			break;
+		case OPT_INTERP:
+			o->interp_frames = true;
+			break;
+		case OPT_NO_THREADS:
+			o->no_threads = true;
+			break;
+		case 'v':
+			pp_verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("pybpfprof %s\n", PP_VERSION);
+			exit(0);
+		default:
+			if (optopt && optopt < 256)
+				pp_err("unknown option '-%c'; see pybpfprof --help", optopt);
+			else
+				pp_err("unknown or incomplete option '%s'; see pybpfprof --help", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		pp_err("unexpected argument '%s'; see pybpfprof --help", argv[optind]);
+		return -1;
+	}
+	if (!o->pid) {
+		pp_err("no target: give --pid PID; see pybpfprof --help");
+		return -1;
+	}
+	return 0;
+}
+
+/* Root, or the three capabilities that loading, sampling and reading the
+ * target need. */
+static bool privileged(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { 0 };
+	const int need[] = { 39 /* CAP_BPF */, 38 /* CAP_PERFMON */, CAP_SYS_PTRACE };
+
+	if (geteuid() == 0)
+		return true;
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	for (size_t i = 0; i < PP_ARRAY_LEN(need); i++)
+		if (!(data[need[i] / 32].effective & (1u << (need[i] % 32))))
+			return false;
+	return true;
+}
+
+static void on_record(void *ctx, const void *data, size_t size)
+{
+	pipeline_sample(ctx, data, size);
+}
+
+static struct pp_proc proc_config(const struct pp_target *t, const struct pp_pyruntime *rt)
+{
+	return (struct pp_proc){
+		.runtime = rt->runtime,
+		.pidns_dev = t->pidns_dev,
+		.pidns_ino = t->pidns_ino,
+		.off = rt->layout->bpf,
+	};
+}
+
+static void progress(double elapsed, double total, uint64_t samples, bool final)
+{
+	static bool shown;
+
+	if (!isatty(STDERR_FILENO))
+		return;
+	if (total > 0)
+		fprintf(stderr, "\rpybpfprof: %.0f/%.0f s, %llu samples   ", elapsed, total,
+			(unsigned long long)samples);
+	else
+		fprintf(stderr, "\rpybpfprof: %.0f s, %llu samples (Ctrl-C to stop)   ", elapsed,
+			(unsigned long long)samples);
+	shown = true;
+	if (final && shown)
+		fputc('\n', stderr);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct pp_target t;
+	struct pp_pyruntime rt;
+	struct pp_outfile out;
+	struct pp_pipeline *pl = NULL;
+	struct pp_sampler *s = NULL;
+	struct pp_proc proc;
+	uint64_t counters[PP_NCOUNTERS], start, last_check;
+	char why[512], comm[64], *cmdline;
+	bool exited = false;
+	double elapsed = 0;
+	int rc = 1;
+
+	if (parse_options(argc, argv, &o))
+		return 1;
+	if (!privileged()) {
+		pp_err("needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE): run it with sudo");
+		return 1;
+	}
+	if (outfile_open(&out, o.output, why, sizeof(why))) {
+		pp_err("%s", why);
+		return 1;
+	}
+	if (target_open(&t, o.pid)) {
+		if (errno == ESRCH)
+			pp_err("no process with PID %d: check the PID (it may have exited)", (int)o.pid);
+		else
+			pp_err("cannot read process %d: %s", (int)o.pid, strerror(errno));
+		goto fail_out;
+	}
+	switch (pyruntime_find(&t, &rt, why, sizeof(why))) {
+	case PP_RT_OK:
+		break;
+	default:
+		pp_err("%s", why);
+		target_close(&t);
+		goto fail_out;
+	}
+	if (selfcheck(t.pid, &rt, why, sizeof(why))) {
+		if (!target_alive(t.pid))
+			pp_err("process %d exited before sampling started", (int)t.pid);
+		else
+			pp_err("Python %s in process %d does not have the layout this build expects (%s); not sampling",
+			       rt.version, (int)t.pid, why);
+		pyruntime_free(&rt);
+		target_close(&t);
+		goto fail_out;
+	}
+	proc = proc_config(&t, &rt);
+	snprintf(comm, sizeof(comm), "%s", t.comm);
+	cmdline = pp_xstrdup(t.cmdline);
+	fprintf(stderr, "pybpfprof: sampling PID %d (%s) at %u Hz: Python %s, runtime in %s\n", (int)t.pid,
+		cmdline, o.frequency, rt.version, rt.path);
+	free(cmdline);
+
+	pl = pipeline_new(&(struct pp_pipeline_opts){ .show_interp = o.interp_frames, .no_threads = o.no_threads });
+	if (pipeline_add_process(pl, &t, &rt)) {
+		pp_err("cannot read the mappings of process %d (did it exit?)", (int)o.pid);
+		target_close(&t);
+		pyruntime_free(&rt);
+		goto fail;
+	}
+	install_signals();
+	s = sampler_open(&(struct pp_sampler_opts){ .frequency = o.frequency,
+						    .stack_limit = o.stack_kb * 1024,
+						    .ringbuf_size = o.ringbuf_mb << 20,
+						    .on_record = on_record,
+						    .ctx = pl },
+			 why, sizeof(why));
+	if (!s) {
+		pp_err("%s", why);
+		goto fail;
+	}
+	if (sampler_follow(s, o.pid, &proc)) {
+		pp_err("cannot hand process %d to the BPF sampler", (int)o.pid);
+		goto fail;
+	}
+
+	start = last_check = pp_now_ns();
+	while (!stop_signal) {
+		uint64_t now;
+		int n = sampler_poll(s, 100);
+
+		if (n < 0 && n != -EINTR) {
+			pp_err("reading the BPF ring buffer failed: %s", strerror(-n));
+			break;
+		}
+		now = pp_now_ns();
+		elapsed = (double)(now - start) / 1e9;
+		if (o.seconds > 0 && elapsed >= o.seconds)
+			break;
+		if (now - last_check >= 1000000000ULL) {
+			last_check = now;
+			progress(elapsed, o.seconds, pipeline_stats(pl)->samples, false);
+			if (!target_alive(o.pid)) {
+				exited = true;
+				break;
+			}
+		}
+	}
+	sampler_stop(s);
+	sampler_counters(s, counters);
+	progress(elapsed, o.seconds, pipeline_stats(pl)->samples, true);
+
+	if (folded_write(pipeline_profile(pl), out.f) || outfile_commit(&out, why, sizeof(why))) {
+		if (out.f)
+			pp_err("cannot write the profile: %s", strerror(errno));
+		else
+			pp_err("%s", why);
+		outfile_abort(&out);
+		goto done;
+	}
+	{
+		const struct pp_stats *st = pipeline_stats(pl);
+
+		if (exited)
+			fprintf(stderr, "pybpfprof: process %d (%s) exited after %.1f s; wrote what was sampled\n",
+				(int)o.pid, comm, elapsed);
+		else if (stop_signal)
+			fprintf(stderr, "pybpfprof: stopped by %s after %.1f s\n", strsignal(stop_signal), elapsed);
+		fprintf(stderr,
+			"pybpfprof: %llu samples in %.1f s; lost: %llu (ring buffer full); incomplete: %llu native unwind failed, "
+			"%llu Python walk failed, %llu Python stack truncated\n",
+			(unsigned long long)st->samples, elapsed, (unsigned long long)counters[PP_C_RINGBUF_FULL],
+			(unsigned long long)st->native_truncated, (unsigned long long)st->py_failed,
+			(unsigned long long)st->py_truncated);
+	}
+	rc = 0;
+	goto done;
+fail:
+	outfile_abort(&out);
+done:
+	sampler_close(s);
+	pipeline_free(pl);
+	return rc;
+fail_out:
+	outfile_abort(&out);
+	return 1;
+}

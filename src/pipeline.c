@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "pipeline.h"
+#include "merge.h"
+#include "pycode.h"
+#include "record.h"
+#include "symbolize.h"
+#include "unwind.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pyname_entry {
+	uint64_t code, instr, tag;
+	uint32_t id;
+	bool used;
+};
+
+struct thread_entry {
+	uint32_t tid;
+	uint32_t id;
+};
+
+struct pp_procstate {
+	struct pp_target t;
+	struct pp_pyruntime rt;
+	struct pp_unwinder *unw;
+	struct pp_symbolizer *sym;
+	struct pp_pycode_cache *codes;
+	uint32_t proc_frame;
+	/* (code, instr) -> frame name id */
+	struct pyname_entry *pynames;
+	size_t pynames_cap, pynames_len;
+	struct thread_entry *threads;
+	size_t nthreads, threads_cap;
+};
+
+struct pp_pipeline {
+	struct pp_pipeline_opts opts;
+	struct pp_profile *profile;
+	struct pp_ksyms *ksyms;
+	struct pp_procstate **procs;
+	size_t nprocs, procs_cap;
+	struct pp_stats stats;
+	uint32_t m_native_truncated, m_truncated, m_unknown;
+	/* per-sample scratch */
+	struct pp_native_frame natives[PP_MAX_NATIVE];
+	struct pp_merge_native mnative[PP_MAX_NATIVE];
+	struct pp_merge_py mpy[PP_MAX_PYENTRIES];
+	uint32_t kernel[PP_MAX_KSTACK];
+	uint32_t out[PP_MAX_KSTACK + PP_MAX_NATIVE + PP_MAX_PYENTRIES + 8];
+};
+
+struct pp_pipeline *pipeline_new(const struct pp_pipeline_opts *opts)
+{
+	struct pp_pipeline *pl = pp_xcalloc(1, sizeof(*pl));
+
+	pl->opts = *opts;
+	pl->profile = profile_new();
+	pl->ksyms = ksyms_load();
+	pl->m_native_truncated = profile_intern(pl->profile, "[native stack truncated]");
+	pl->m_truncated = profile_intern(pl->profile, "[truncated]");
+	pl->m_unknown = profile_intern(pl->profile, "[unknown]");
+	return pl;
+}
+
+static void procstate_free(struct pp_procstate *ps)
+{
+	unwinder_free(ps->unw);
+	symbolizer_free(ps->sym);
+	pycode_cache_free(ps->codes);
+	target_close(&ps->t);
+	pyruntime_free(&ps->rt);
+	free(ps->pynames);
+	free(ps->threads);
+	free(ps);
+}
+
+void pipeline_free(struct pp_pipeline *pl)
+{
+	if (!pl)
+		return;
+	for (size_t i = 0; i < pl->nprocs; i++)
+		procstate_free(pl->procs[i]);
+	free(pl->procs);
+	profile_free(pl->profile);
+	ksyms_free(pl->ksyms);
+	free(pl);
+}
+
+int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_pyruntime *rt)
+{
+	struct pp_procstate *ps = pp_xcalloc(1, sizeof(*ps));
+	char *name;
+
+	ps->t = *t;
+	ps->rt = *rt;
+	memset(t, 0, sizeof(*t));
+	memset(rt, 0, sizeof(*rt));
+	ps->unw = unwinder_new(ps->t.pid);
+	if (!ps->unw) {
+		procstate_free(ps);
+		return -1;
+	}
+	ps->sym = symbolizer_new(ps->rt.path);
+	ps->codes = pycode_cache_new(ps->t.pid, ps->rt.layout);
+	ps->pynames_cap = 1024;
+	ps->pynames = pp_xcalloc(ps->pynames_cap, sizeof(*ps->pynames));
+	name = pp_xasprintf("%s (%d)", ps->t.comm, (int)ps->t.pid);
+	ps->proc_frame = profile_intern(pl->profile, name);
+	free(name);
+	pp_grow((void **)&pl->procs, &pl->procs_cap, pl->nprocs + 1, sizeof(*pl->procs));
+	pl->procs[pl->nprocs++] = ps;
+	return 0;
+}
+
+static struct pp_procstate *find_proc(struct pp_pipeline *pl, uint32_t pid)
+{
+	for (size_t i = 0; i < pl->nprocs; i++)
+		if ((uint32_t)pl->procs[i]->t.pid == pid)
+			return pl->procs[i];
+	return NULL;
+}
+
+static uint32_t thread_frame(struct pp_pipeline *pl, struct pp_procstate *ps, uint32_t tid)
+{
+	char comm[64], *name;
+	uint32_t id;
+
+	for (size_t i = 0; i < ps->nthreads; i++)
+		if (ps->threads[i].tid == tid)
+			return ps->threads[i].id;
+	target_thread_name(ps->t.pid, (pid_t)tid, comm, sizeof(comm));
+	name = pp_xasprintf("thread %s (%u)", comm, tid);
+	id = profile_intern(pl->profile, name);
+	free(name);
+	pp_grow((void **)&ps->threads, &ps->threads_cap, ps->nthreads + 1, sizeof(*ps->threads));
+	ps->threads[ps->nthreads++] = (struct thread_entry){ .tid = tid, .id = id };
+	return id;
+}
+
+/* The frame name of a Python frame, cached on (code, instr, tag). */
+static uint32_t py_frame(struct pp_pipeline *pl, struct pp_procstate *ps, const struct pp_pyframe *f, bool *bad)
+{
+	uint64_t h = pp_hash_u64(f->code ^ pp_hash_u64(f->instr ^ f->aux));
+	size_t i = h & (ps->pynames_cap - 1);
+	const struct pp_pycode *code;
+	char *name;
+	uint32_t id;
+	int line;
+
+	while (ps->pynames[i].used) {
+		struct pyname_entry *e = &ps->pynames[i];
+
+		if (e->code == f->code && e->instr == f->instr && e->tag == f->aux)
+			return e->id;
+		i = (i + 1) & (ps->pynames_cap - 1);
+	}
+	code = pycode_get(ps->codes, f->code, f->aux);
+	if (!code) {
+		*bad = true;
+		return pl->m_unknown; /* not cached: the object may be readable later */
+	}
+	line = pycode_line(ps->codes, code, f->instr);
+	if (line >= 0)
+		name = pp_xasprintf("%s (%s:%d)", code->name, code->filename, line);
+	else
+		name = pp_xasprintf("%s (%s)", code->name, code->filename);
+	id = profile_intern(pl->profile, name);
+	free(name);
+	if ((ps->pynames_len + 1) * 2 > ps->pynames_cap) {
+		struct pyname_entry *old = ps->pynames;
+		size_t oldcap = ps->pynames_cap;
+
+		ps->pynames_cap *= 2;
+		ps->pynames = pp_xcalloc(ps->pynames_cap, sizeof(*ps->pynames));
+		for (size_t j = 0; j < oldcap; j++) {
+			if (!old[j].used)
+				continue;
+			uint64_t hj = pp_hash_u64(old[j].code ^ pp_hash_u64(old[j].instr ^ old[j].tag));
+			size_t k = hj & (ps->pynames_cap - 1);
+			while (ps->pynames[k].used)
+				k = (k + 1) & (ps->pynames_cap - 1);
+			ps->pynames[k] = old[j];
+		}
+		free(old);
+		i = h & (ps->pynames_cap - 1);
+		while (ps->pynames[i].used)
+			i = (i + 1) & (ps->pynames_cap - 1);
+	}
+	ps->pynames[i] = (struct pyname_entry){ .code = f->code, .instr = f->instr, .tag = f->aux, .id = id, .used = true };
+	ps->pynames_len++;
+	return id;
+}
+
+void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
+{
+	struct pp_merge_in in = { 0 };
+	struct pp_procstate *ps;
+	struct pp_record r;
+	size_t nnative = 0, n, base = 0;
+	enum pp_unwind_end end = PP_UNWIND_TRUNCATED;
+	bool bad_code = false;
+	Dwfl *dwfl;
+
+	if (record_parse(data, size, &r)) {
+		pl->stats.bad_records++;
+		return;
+	}
+	ps = find_proc(pl, r.s->pid);
+	if (!ps) {
+		pl->stats.unknown_pid++;
+		return;
+	}
+	pl->stats.samples++;
+	dwfl = unwinder_dwfl(ps->unw);
+
+	if (!(r.s->flags & PP_S_NO_USER_REGS)) {
+		end = unwind_sample(ps->unw, r.s, r.stack, pl->natives, PP_MAX_NATIVE, &nnative);
+		/* A PC in no module means new mappings (dlopen): look again. */
+		if (end == PP_UNWIND_TRUNCATED && nnative && !dwfl_addrmodule(dwfl, pl->natives[nnative - 1].pc)) {
+			unwinder_refresh(ps->unw);
+			symbolizer_flush(ps->sym);
+			end = unwind_sample(ps->unw, r.s, r.stack, pl->natives, PP_MAX_NATIVE, &nnative);
+		}
+	}
+	for (size_t i = 0; i < nnative; i++) {
+		struct pp_symbol sym = symbolize_native(ps->sym, dwfl, pl->natives[i].pc, pl->natives[i].activation);
+
+		pl->mnative[i] = (struct pp_merge_native){ .sp = pl->natives[i].sp,
+							   .frame = profile_intern(pl->profile, sym.name),
+							   .flags = sym.flags };
+	}
+	for (size_t i = 0; i < r.s->kstack_len; i++)
+		pl->kernel[i] = profile_intern(pl->profile, ksym_name(pl->ksyms, r.s->kstack[i]));
+	for (size_t i = 0; i < r.s->py_len; i++) {
+		const struct pp_pyframe *f = &r.py[i];
+
+		if (f->code == PP_PYF_BOUNDARY)
+			pl->mpy[i] = (struct pp_merge_py){ .boundary = true, .addr = f->aux };
+		else
+			pl->mpy[i] = (struct pp_merge_py){ .frame = py_frame(pl, ps, f, &bad_code) };
+	}
+
+	in.kernel = pl->kernel;
+	in.nkernel = r.s->kstack_len;
+	in.native = pl->mnative;
+	in.nnative = nnative;
+	in.native_complete = end == PP_UNWIND_COMPLETE;
+	in.py = pl->mpy;
+	in.npy = r.s->py_len;
+	in.py_truncated = r.s->flags & PP_S_PY_TRUNCATED;
+	in.py_failed = r.s->flags & PP_S_PY_READ_FAIL;
+	in.show_interp = pl->opts.show_interp;
+	in.m_native_truncated = pl->m_native_truncated;
+	in.m_truncated = pl->m_truncated;
+	in.m_unknown = pl->m_unknown;
+
+	pl->out[base++] = ps->proc_frame;
+	if (!pl->opts.no_threads)
+		pl->out[base++] = thread_frame(pl, ps, r.s->tid);
+	n = merge_stack(&in, pl->out + base, PP_ARRAY_LEN(pl->out) - base);
+	profile_add(pl->profile, pl->out, base + n, 1);
+
+	if (!in.native_complete)
+		pl->stats.native_truncated++;
+	if (in.py_failed || bad_code)
+		pl->stats.py_failed++;
+	if (in.py_truncated)
+		pl->stats.py_truncated++;
+	if (r.s->flags & PP_S_NO_TSTATE)
+		pl->stats.no_tstate++;
+}
+
+struct pp_profile *pipeline_profile(struct pp_pipeline *pl)
+{
+	return pl->profile;
+}
+
+const struct pp_stats *pipeline_stats(const struct pp_pipeline *pl)
+{
+	return &pl->stats;
+}

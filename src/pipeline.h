@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Userspace half of the flow, per sample: record -> unwind -> symbolize ->
+ * Python frames -> merge -> profile. Holds the per-process state (unwinder,
+ * symbol and code-object caches, thread names).
+ */
+#ifndef PP_PIPELINE_H
+#define PP_PIPELINE_H
+
+#include "profile.h"
+#include "pyruntime.h"
+#include "target.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pp_pipeline_opts {
+	bool show_interp; /* keep interpreter call-machinery frames */
+	bool no_threads;  /* leave the thread frame out */
+};
+
+struct pp_stats {
+	uint64_t samples;          /* records turned into stacks */
+	uint64_t bad_records;      /* malformed records (never expected) */
+	uint64_t native_truncated; /* native unwind did not reach the root */
+	uint64_t py_failed;        /* Python walk or code-object read failed */
+	uint64_t py_truncated;     /* Python frame list hit the walk limit */
+	uint64_t no_tstate;        /* samples of threads that run no Python */
+	uint64_t unknown_pid;      /* records of processes not (or no longer) followed */
+};
+
+struct pp_pipeline;
+
+struct pp_pipeline *pipeline_new(const struct pp_pipeline_opts *opts);
+void pipeline_free(struct pp_pipeline *pl);
+/* Follows a process; takes ownership of t and rt. 0 on success. */
+int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_pyruntime *rt);
+/* Turns one ring-buffer record into a stack of the profile. */
+void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size);
+struct pp_profile *pipeline_profile(struct pp_pipeline *pl);
+const struct pp_stats *pipeline_stats(const struct pp_pipeline *pl);
+
+#endif

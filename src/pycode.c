@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "pycode.h"
+#include "linetable.h"
+#include "procmem.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PP_MAX_NAME 1024
+#define PP_MAX_LINETABLE (1 << 20)
+
+struct pp_pycode_cache {
+	pid_t pid;
+	const struct pp_layout *l;
+	struct pp_pycode **slots; /* open addressing on addr */
+	size_t cap, len;
+};
+
+static void put_utf8(char **o, uint32_t cp)
+{
+	unsigned char *p = (unsigned char *)*o;
+
+	if (cp < 0x20 || cp == 0x7f)
+		cp = '?';
+	if (cp < 0x80) {
+		*p++ = (unsigned char)cp;
+	} else if (cp < 0x800) {
+		*p++ = (unsigned char)(0xc0 | (cp >> 6));
+		*p++ = (unsigned char)(0x80 | (cp & 63));
+	} else if (cp < 0x10000) {
+		if (cp >= 0xd800 && cp <= 0xdfff)
+			cp = 0xfffd; /* lone surrogate */
+		*p++ = (unsigned char)(0xe0 | (cp >> 12));
+		*p++ = (unsigned char)(0x80 | ((cp >> 6) & 63));
+		*p++ = (unsigned char)(0x80 | (cp & 63));
+	} else {
+		if (cp > 0x10ffff)
+			cp = 0xfffd;
+		*p++ = (unsigned char)(0xf0 | (cp >> 18));
+		*p++ = (unsigned char)(0x80 | ((cp >> 12) & 63));
+		*p++ = (unsigned char)(0x80 | ((cp >> 6) & 63));
+		*p++ = (unsigned char)(0x80 | (cp & 63));
+	}
+	*o = (char *)p;
+}
+
+char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max)
+{
+	uint8_t hdr[128];
+	uint64_t data, len;
+	uint32_t state;
+	unsigned kind, compact, ascii;
+	size_t n;
+	uint8_t *raw;
+	char *out, *o;
+
+	if (!addr || l->str_compact_size > (int)sizeof(hdr) ||
+	    procmem_read(pid, addr, hdr, (size_t)l->str_compact_size + 8))
+		return NULL;
+	memcpy(&len, hdr + l->str_length, 8);
+	memcpy(&state, hdr + l->str_state, 4);
+	kind = (state >> 2) & 7;
+	compact = (state >> 5) & 1;
+	ascii = (state >> 6) & 1;
+	if ((kind != 1 && kind != 2 && kind != 4) || (int64_t)len < 0)
+		return NULL;
+	if (compact && ascii)
+		data = addr + (uint64_t)l->str_ascii_size;
+	else if (compact)
+		data = addr + (uint64_t)l->str_compact_size;
+	else
+		memcpy(&data, hdr + l->str_compact_size, 8); /* legacy: data.any */
+	n = len > max ? max : (size_t)len;
+	raw = pp_xmalloc(n * kind + 1);
+	if (n && procmem_read(pid, data, raw, n * kind)) {
+		free(raw);
+		return NULL;
+	}
+	out = o = pp_xmalloc(n * 4 + 4);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t cp;
+
+		if (kind == 1)
+			cp = raw[i];
+		else if (kind == 2)
+			cp = (uint32_t)raw[2 * i] | (uint32_t)raw[2 * i + 1] << 8;
+		else
+			memcpy(&cp, raw + 4 * i, 4);
+		put_utf8(&o, cp);
+	}
+	if (n < len) {
+		memcpy(o, "...", 3);
+		o += 3;
+	}
+	*o = '\0';
+	free(raw);
+	return out;
+}
+
+struct pp_pycode_cache *pycode_cache_new(pid_t pid, const struct pp_layout *layout)
+{
+	struct pp_pycode_cache *c = pp_xcalloc(1, sizeof(*c));
+
+	c->pid = pid;
+	c->l = layout;
+	c->cap = 1024;
+	c->slots = pp_xcalloc(c->cap, sizeof(*c->slots));
+	return c;
+}
+
+static void code_free(struct pp_pycode *e)
+{
+	if (!e)
+		return;
+	free(e->name);
+	free(e->filename);
+	free(e->linetable);
+	free(e);
+}
+
+void pycode_cache_free(struct pp_pycode_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->cap; i++)
+		code_free(c->slots[i]);
+	free(c->slots);
+	free(c);
+}
+
+size_t pycode_cache_size(const struct pp_pycode_cache *c)
+{
+	return c->len;
+}
+
+static int read_i32(const uint8_t *buf, int16_t off)
+{
+	int32_t v;
+
+	memcpy(&v, buf + off, 4);
+	return v;
+}
+
+static uint64_t read_ptr(const uint8_t *buf, int16_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, buf + off, 8);
+	return v;
+}
+
+static uint8_t *read_bytes_obj(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t *len)
+{
+	int64_t size;
+	uint8_t *buf;
+
+	if (!addr || procmem_read(pid, addr + (uint64_t)l->bytes_size, &size, 8) || size < 0 ||
+	    size > PP_MAX_LINETABLE)
+		return NULL;
+	buf = pp_xmalloc((size_t)size + 1);
+	if (size && procmem_read(pid, addr + (uint64_t)l->bytes_data, buf, (size_t)size)) {
+		free(buf);
+		return NULL;
+	}
+	*len = (size_t)size;
+	return buf;
+}
+
+static struct pp_pycode *code_read(struct pp_pycode_cache *c, uint64_t addr)
+{
+	const struct pp_layout *l = c->l;
+	uint8_t buf[512];
+	struct pp_pycode *e;
+
+	if (l->code_size > sizeof(buf) || procmem_read(c->pid, addr, buf, l->code_size))
+		return NULL;
+	e = pp_xcalloc(1, sizeof(*e));
+	e->addr = addr;
+	if (l->bpf.code_tag >= 0)
+		e->tag = read_ptr(buf, l->bpf.code_tag);
+	e->firstlineno = read_i32(buf, l->co_firstlineno);
+	if (l->co_qualname >= 0)
+		e->name = pystr_read(c->pid, l, read_ptr(buf, l->co_qualname), PP_MAX_NAME);
+	if (!e->name)
+		e->name = pystr_read(c->pid, l, read_ptr(buf, l->co_name), PP_MAX_NAME);
+	e->filename = pystr_read(c->pid, l, read_ptr(buf, l->co_filename), PP_MAX_NAME);
+	e->linetable = read_bytes_obj(c->pid, l, read_ptr(buf, l->co_linetable), &e->linetable_len);
+	if (!e->name || !e->filename) {
+		code_free(e);
+		return NULL;
+	}
+	return e;
+}
+
+static void cache_grow(struct pp_pycode_cache *c)
+{
+	struct pp_pycode **old = c->slots;
+	size_t oldcap = c->cap;
+
+	c->cap *= 2;
+	c->slots = pp_xcalloc(c->cap, sizeof(*c->slots));
+	for (size_t i = 0; i < oldcap; i++) {
+		if (!old[i])
+			continue;
+		size_t j = pp_hash_u64(old[i]->addr) & (c->cap - 1);
+		while (c->slots[j])
+			j = (j + 1) & (c->cap - 1);
+		c->slots[j] = old[i];
+	}
+	free(old);
+}
+
+const struct pp_pycode *pycode_get(struct pp_pycode_cache *c, uint64_t addr, uint64_t tag)
+{
+	size_t i = pp_hash_u64(addr) & (c->cap - 1);
+	struct pp_pycode *e;
+
+	if (!addr)
+		return NULL;
+	while (c->slots[i] && c->slots[i]->addr != addr)
+		i = (i + 1) & (c->cap - 1);
+	if (c->slots[i]) {
+		if (c->l->bpf.code_tag < 0 || c->slots[i]->tag == tag)
+			return c->slots[i];
+		/* The address now holds another code object: read it again. */
+		e = code_read(c, addr);
+		if (!e)
+			return NULL;
+		code_free(c->slots[i]);
+		c->slots[i] = e;
+		return e->tag == tag ? e : NULL;
+	}
+	e = code_read(c, addr);
+	if (!e)
+		return NULL;
+	if (c->l->bpf.code_tag >= 0 && e->tag != tag) {
+		/* Freed and reused between the sample and now: do not guess. */
+		code_free(e);
+		return NULL;
+	}
+	c->slots[i] = e;
+	if (++c->len * 2 > c->cap)
+		cache_grow(c);
+	return e;
+}
+
+int pycode_line(const struct pp_pycode_cache *c, const struct pp_pycode *code, uint64_t instr)
+{
+	const struct pp_layout *l = c->l;
+	int64_t pos;
+
+	if (!code->linetable)
+		return -1;
+	switch (l->instr_kind) {
+	case PP_INSTR_LASTI_BYTES:
+		pos = (int64_t)instr;
+		break;
+	case PP_INSTR_LASTI_UNITS:
+		pos = (int64_t)instr * 2;
+		break;
+	case PP_INSTR_PTR_ADAPTIVE:
+		pos = ((int64_t)instr - (int64_t)(code->addr + (uint64_t)l->co_code_adaptive)) / 2;
+		break;
+	default:
+		return -1;
+	}
+	switch (l->linetable) {
+	case PP_LT_LNOTAB:
+		return linetable_lnotab(code->linetable, code->linetable_len, code->firstlineno, pos);
+	case PP_LT_310:
+		return linetable_310(code->linetable, code->linetable_len, code->firstlineno, pos);
+	case PP_LT_LOCATIONS:
+		return linetable_locations(code->linetable, code->linetable_len, code->firstlineno, pos);
+	}
+	return -1;
+}

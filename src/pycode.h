@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Code objects of the target: names, file, line table; read once, cached. */
+#ifndef PP_PYCODE_H
+#define PP_PYCODE_H
+
+#include "pylayout.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct pp_pycode {
+	uint64_t addr;
+	uint64_t tag; /* the word at code_tag when read: a changed word means a new object */
+	char *name;   /* co_qualname where the version has it, else co_name */
+	char *filename;
+	int firstlineno;
+	uint8_t *linetable;
+	size_t linetable_len;
+};
+
+struct pp_pycode_cache;
+
+struct pp_pycode_cache *pycode_cache_new(pid_t pid, const struct pp_layout *layout);
+void pycode_cache_free(struct pp_pycode_cache *c);
+/* The code object at addr whose tag word is tag; NULL if it cannot be read. */
+const struct pp_pycode *pycode_get(struct pp_pycode_cache *c, uint64_t addr, uint64_t tag);
+/* The line being executed for the frame's instruction field; -1 if unknown. */
+int pycode_line(const struct pp_pycode_cache *c, const struct pp_pycode *code, uint64_t instr);
+size_t pycode_cache_size(const struct pp_pycode_cache *c);
+
+/* Reads a str object into a NUL-terminated UTF-8 string (at most max code
+ * points, control characters replaced). NULL if unreadable. */
+char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max);
+
+#endif

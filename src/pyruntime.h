@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Which file of the target holds the CPython runtime, where, and which version. */
+#ifndef PP_PYRUNTIME_H
+#define PP_PYRUNTIME_H
+
+#include "pylayout.h"
+#include "target.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pp_pyruntime {
+	char *path;       /* the ELF holding _PyRuntime, as named in the maps */
+	uint64_t bias;    /* its load bias */
+	uint64_t runtime; /* address of _PyRuntime */
+	uint32_t hexversion;
+	char version[24]; /* "3.11.7" */
+	const struct pp_layout *layout;
+};
+
+enum pp_runtime_error {
+	PP_RT_OK = 0,
+	PP_RT_NOT_PYTHON,  /* no CPython runtime found in the process */
+	PP_RT_UNSUPPORTED, /* CPython, but a version this build does not support */
+	PP_RT_UNREADABLE,  /* found, but its memory or file could not be read */
+};
+
+/* Finds the runtime of target t. On error, why holds one line for people. */
+enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyruntime *rt, char *why,
+				     size_t whylen);
+void pyruntime_free(struct pp_pyruntime *rt);
+
+#endif

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "symbolize.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sym_entry {
+	uint64_t pc; /* 0: empty slot */
+	struct pp_symbol sym;
+};
+
+struct pp_symbolizer {
+	char *interp_path;
+	struct sym_entry *slots;
+	size_t cap, len;
+	/* Names handed out; freed together. */
+	char **names;
+	size_t nnames, names_cap;
+};
+
+/*
+ * Interpreter functions that only carry a call from one Python frame to
+ * the next (or from main to the first one). They are hidden so that a
+ * Python function reads directly into the C function it called. Anything
+ * not listed (builtins such as time.sleep or sorted, the allocator, the GC)
+ * stays visible.
+ */
+static const char *const glue_prefixes[] = {
+	"_PyEval_EvalFrame", "_PyEval_Vector", "_PyEval_EvalCode", "PyEval_EvalCode",
+	"_PyFunction_Vectorcall", "_PyObject_Vectorcall", "PyObject_Vectorcall", "_PyObject_MakeTpCall",
+	"_PyObject_Call", "PyObject_Call", "_PyObject_FastCall", "cfunction_", "method_vectorcall",
+	"_PyCFunction_", "vectorcall_", "_PyVectorcall_", "slot_tp_call", "call_function", "do_call_core",
+	"function_code_fastcall", "_PyMethodDef_RawFastCall", "run_eval_code_obj", "run_mod", "pyrun_",
+	"_PyRun_", "PyRun_", "pymain_", "Py_RunMain", "gen_send_ex",
+	"builtin_exec", "exec_code_in_module", "object_vacall", "partial_vectorcall", "partial_call",
+	"wrapperdescr_call", "wrap_", "slot_tp_",
+};
+
+bool symbol_is_interp_glue(const char *name)
+{
+	for (size_t i = 0; i < PP_ARRAY_LEN(glue_prefixes); i++)
+		if (strncmp(name, glue_prefixes[i], strlen(glue_prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+static bool is_eval(const char *name)
+{
+	static const char eval[] = "_PyEval_EvalFrameDefault";
+
+	return strncmp(name, eval, sizeof(eval) - 1) == 0 &&
+	       (name[sizeof(eval) - 1] == '\0' || name[sizeof(eval) - 1] == '.');
+}
+
+struct pp_symbolizer *symbolizer_new(const char *interp_path)
+{
+	struct pp_symbolizer *s = pp_xcalloc(1, sizeof(*s));
+
+	s->interp_path = pp_xstrdup(interp_path ? interp_path : "");
+	s->cap = 4096;
+	s->slots = pp_xcalloc(s->cap, sizeof(*s->slots));
+	return s;
+}
+
+static void free_names(struct pp_symbolizer *s)
+{
+	for (size_t i = 0; i < s->nnames; i++)
+		free(s->names[i]);
+	s->nnames = 0;
+}
+
+void symbolizer_free(struct pp_symbolizer *s)
+{
+	if (!s)
+		return;
+	free_names(s);
+	free(s->names);
+	free(s->slots);
+	free(s->interp_path);
+	free(s);
+}
+
+void symbolizer_flush(struct pp_symbolizer *s)
+{
+	memset(s->slots, 0, s->cap * sizeof(*s->slots));
+	s->len = 0;
+	free_names(s);
+}
+
+static const char *keep_name(struct pp_symbolizer *s, char *name)
+{
+	pp_grow((void **)&s->names, &s->names_cap, s->nnames + 1, sizeof(char *));
+	s->names[s->nnames++] = name;
+	return name;
+}
+
+static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t addr)
+{
+	struct pp_symbol r = { 0 };
+	Dwfl_Module *m = dwfl_addrmodule(dwfl, addr);
+	const char *mainfile = NULL, *modname, *name = NULL;
+	GElf_Addr bias = 0;
+	GElf_Off off;
+	GElf_Sym sym;
+
+	if (!m) {
+		r.name = keep_name(s, pp_xasprintf("[unknown+0x%" PRIx64 "]", addr));
+		return r;
+	}
+	modname = dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, &mainfile, NULL);
+	if (!mainfile)
+		mainfile = modname ? modname : "?";
+	if (strcmp(mainfile, s->interp_path) == 0 ||
+	    (modname && strcmp(modname, s->interp_path) == 0))
+		r.flags |= PP_SYM_INTERP;
+	name = dwfl_module_addrinfo(m, addr, &off, &sym, NULL, NULL, NULL);
+	/* A symbol whose size does not cover addr is a neighbour of a static
+	 * function the symbol table does not list: not this function's name. */
+	if (name && sym.st_size && off >= sym.st_size)
+		name = NULL;
+	if (name && *name) {
+		/* "__libc_start_main@@GLIBC_2.34": the version is noise here. */
+		r.name = keep_name(s, pp_xstrndup(name, strcspn(name, "@")));
+		if (r.flags & PP_SYM_INTERP) {
+			if (is_eval(name))
+				r.flags |= PP_SYM_EVAL | PP_SYM_HIDE;
+			else if (symbol_is_interp_glue(name))
+				r.flags |= PP_SYM_HIDE;
+		}
+		return r;
+	}
+	dwfl_module_getelf(m, &bias);
+	r.name = keep_name(s, pp_xasprintf("[%s+0x%" PRIx64 "]", pp_basename(mainfile), addr - bias));
+	/* An unnamed interpreter function is a static one of a stripped
+	 * interpreter: call machinery far more often than anything else. */
+	if (r.flags & PP_SYM_INTERP)
+		r.flags |= PP_SYM_HIDE;
+	return r;
+}
+
+struct pp_symbol symbolize_native(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t pc, bool exact)
+{
+	uint64_t addr = exact || pc == 0 ? pc : pc - 1;
+	size_t i;
+
+	if (!addr)
+		return (struct pp_symbol){ .name = "[unknown]" };
+	i = pp_hash_u64(addr) & (s->cap - 1);
+	while (s->slots[i].pc && s->slots[i].pc != addr)
+		i = (i + 1) & (s->cap - 1);
+	if (s->slots[i].pc)
+		return s->slots[i].sym;
+	if ((s->len + 1) * 2 > s->cap) {
+		struct sym_entry *old = s->slots;
+		size_t oldcap = s->cap;
+
+		s->cap *= 2;
+		s->slots = pp_xcalloc(s->cap, sizeof(*s->slots));
+		for (size_t j = 0; j < oldcap; j++) {
+			if (!old[j].pc)
+				continue;
+			size_t k = pp_hash_u64(old[j].pc) & (s->cap - 1);
+			while (s->slots[k].pc)
+				k = (k + 1) & (s->cap - 1);
+			s->slots[k] = old[j];
+		}
+		free(old);
+		i = pp_hash_u64(addr) & (s->cap - 1);
+		while (s->slots[i].pc)
+			i = (i + 1) & (s->cap - 1);
+	}
+	s->slots[i].pc = addr;
+	s->slots[i].sym = lookup(s, dwfl, addr);
+	s->len++;
+	return s->slots[i].sym;
+}
+
+/* ---- kernel ---- */
+
+struct ksym {
+	uint64_t addr;
+	char *name; /* "name_[k]" */
+};
+
+struct pp_ksyms {
+	struct ksym *syms;
+	size_t n;
+};
+
+static int ksym_cmp(const void *a, const void *b)
+{
+	const struct ksym *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+struct pp_ksyms *ksyms_load(void)
+{
+	struct pp_ksyms *k = pp_xcalloc(1, sizeof(*k));
+	FILE *f = fopen("/proc/kallsyms", "re");
+	char line[512];
+	size_t cap = 0;
+
+	if (!f)
+		return k;
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t addr;
+		char type, name[256];
+
+		if (sscanf(line, "%" SCNx64 " %c %255s", &addr, &type, name) != 3 || !addr)
+			continue;
+		if (type != 't' && type != 'T' && type != 'w' && type != 'W')
+			continue;
+		pp_grow((void **)&k->syms, &cap, k->n + 1, sizeof(*k->syms));
+		k->syms[k->n].addr = addr;
+		k->syms[k->n].name = pp_xasprintf("%s_[k]", name);
+		k->n++;
+	}
+	fclose(f);
+	qsort(k->syms, k->n, sizeof(*k->syms), ksym_cmp);
+	return k;
+}
+
+void ksyms_free(struct pp_ksyms *k)
+{
+	if (!k)
+		return;
+	for (size_t i = 0; i < k->n; i++)
+		free(k->syms[i].name);
+	free(k->syms);
+	free(k);
+}
+
+const char *ksym_name(struct pp_ksyms *k, uint64_t ip)
+{
+	size_t lo = 0, hi = k->n;
+
+	if (!k->n || ip < k->syms[0].addr)
+		return "[unknown]_[k]";
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (k->syms[mid].addr <= ip)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return k->syms[lo].name;
+}

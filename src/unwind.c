@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "unwind.h"
+#include "util.h"
+
+#include <dwarf.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pp_unwinder {
+	Dwfl *dwfl;
+	pid_t pid;
+	bool attached;
+	uint64_t last_refresh_ns;
+	/* The sample being unwound, for the callbacks. */
+	const struct pp_sample *s;
+	const uint8_t *stack;
+	struct pp_native_frame *out;
+	size_t max, n;
+};
+
+static char *debuginfo_path;
+
+static const Dwfl_Callbacks proc_callbacks = {
+	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.debuginfo_path = &debuginfo_path,
+};
+
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
+{
+	struct pp_unwinder *u = arg;
+
+	(void)dwfl;
+	if (*thread_argp)
+		return 0;
+	*thread_argp = u;
+	return (pid_t)u->s->tid;
+}
+
+static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp)
+{
+	(void)dwfl;
+	(void)tid;
+	*thread_argp = arg;
+	return true;
+}
+
+/* Only the copied stack is readable: the target has moved on since. */
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
+{
+	struct pp_unwinder *u = arg;
+	uint64_t base = u->s->stack_base;
+
+	(void)dwfl;
+	if (addr < base || addr - base > u->s->stack_len || u->s->stack_len - (addr - base) < 8)
+		return false;
+	memcpy(result, u->stack + (addr - base), 8);
+	return true;
+}
+
+static bool set_initial_registers(Dwfl_Thread *thread, void *arg)
+{
+	struct pp_unwinder *u = arg;
+	Dwarf_Word regs[PP_NREGS];
+
+	for (int i = 0; i < PP_NREGS; i++)
+		regs[i] = u->s->regs[i];
+	if (!dwfl_thread_state_registers(thread, 0, PP_NREGS, regs))
+		return false;
+	dwfl_thread_state_register_pc(thread, u->s->regs[PP_REG_RIP]);
+	return true;
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+	.next_thread = next_thread,
+	.get_thread = get_thread,
+	.memory_read = memory_read,
+	.set_initial_registers = set_initial_registers,
+};
+
+static int report_modules(struct pp_unwinder *u)
+{
+	int rc;
+
+	dwfl_report_begin(u->dwfl);
+	rc = dwfl_linux_proc_report(u->dwfl, u->pid);
+	dwfl_report_end(u->dwfl, NULL, NULL);
+	u->last_refresh_ns = pp_now_ns();
+	return rc;
+}
+
+struct pp_unwinder *unwinder_new(pid_t pid)
+{
+	struct pp_unwinder *u = pp_xcalloc(1, sizeof(*u));
+
+	u->pid = pid;
+	u->dwfl = dwfl_begin(&proc_callbacks);
+	if (!u->dwfl || report_modules(u) != 0) {
+		unwinder_free(u);
+		return NULL;
+	}
+	u->attached = dwfl_attach_state(u->dwfl, NULL, pid, &thread_callbacks, u);
+	if (!u->attached) {
+		pp_debug("dwfl_attach_state: %s", dwfl_errmsg(-1));
+		unwinder_free(u);
+		return NULL;
+	}
+	return u;
+}
+
+void unwinder_free(struct pp_unwinder *u)
+{
+	if (!u)
+		return;
+	if (u->dwfl)
+		dwfl_end(u->dwfl);
+	free(u);
+}
+
+void unwinder_refresh(struct pp_unwinder *u)
+{
+	if (pp_now_ns() - u->last_refresh_ns < 1000000000ULL)
+		return;
+	report_modules(u);
+}
+
+Dwfl *unwinder_dwfl(struct pp_unwinder *u)
+{
+	return u->dwfl;
+}
+
+static int frame_cb(Dwfl_Frame *state, void *arg)
+{
+	struct pp_unwinder *u = arg;
+	struct pp_native_frame *f;
+	Dwarf_Addr pc;
+	Dwarf_Word sp = 0;
+	bool act = false;
+
+	if (u->n >= u->max || !dwfl_frame_pc(state, &pc, &act))
+		return DWARF_CB_ABORT;
+	if (dwfl_frame_reg(state, PP_REG_RSP, &sp) != 0)
+		sp = 0;
+	f = &u->out[u->n++];
+	f->pc = pc;
+	f->sp = sp;
+	f->activation = act;
+	return DWARF_CB_OK;
+}
+
+enum pp_unwind_end unwind_sample(struct pp_unwinder *u, const struct pp_sample *s, const uint8_t *stack,
+				 struct pp_native_frame *out, size_t max, size_t *n)
+{
+	int rc;
+
+	u->s = s;
+	u->stack = stack;
+	u->out = out;
+	u->max = max;
+	u->n = 0;
+	rc = dwfl_getthread_frames(u->dwfl, (pid_t)s->tid, frame_cb, u);
+	*n = u->n;
+	u->s = NULL;
+	u->stack = NULL;
+	return rc == 0 ? PP_UNWIND_COMPLETE : PP_UNWIND_TRUNCATED;
+}
