@@ -190,6 +190,7 @@ struct walk_ctx {
 	__u64 cframe;
 	__u32 cpu;
 	__u32 n;
+	__u32 act_start; /* n when the current activation began */
 	__u32 flags;
 };
 
@@ -234,14 +235,46 @@ static __always_inline int emit_frame(struct walk_ctx *c)
 	return emit(c, code, instr, tag);
 }
 
+/*
+ * 3.11: an activation's frames are trusted only if its entry frame links to
+ * the current frame of the next _PyCFrame. In the eval loop's prologue,
+ * tstate->cframe already points at a _PyCFrame whose current_frame is not
+ * yet written: those frames are dropped (the activation has none yet) and
+ * the walk goes on from the next _PyCFrame, which is consistent.
+ */
+static __always_inline int next_activation(struct walk_ctx *c, __u64 entry_previous, bool check)
+{
+	__u64 next_cf = 0, expect = 0;
+
+	if (read_u64(&next_cf, c->cframe + c->o.cframe_previous) || !next_cf) {
+		c->frame = 0;
+		return 0; /* the root _PyCFrame: the walk ends */
+	}
+	if (read_u64(&expect, next_cf + c->o.cframe_frame))
+		return -1;
+	if (check && entry_previous != expect)
+		c->n = c->act_start; /* not this activation's frames */
+	if (emit(c, PP_PYF_BOUNDARY, 0, c->cframe))
+		return -1;
+	c->act_start = c->n;
+	c->cframe = next_cf;
+	c->frame = expect;
+	return 0;
+}
+
 static long walk_step(__u32 i, struct walk_ctx *c)
 {
 	const struct pp_offsets *o = &c->o;
-	__u64 frame = c->frame;
+	__u64 frame = c->frame, previous = 0;
 	__u8 mark = 0;
 
-	if (!frame)
+	if (!frame) {
+		/* 3.11: a chain that ends before the _PyCFrame chain does was
+		 * not this activation's: drop it and go on with the next. */
+		if (o->walk_kind == PP_WALK_IS_ENTRY && c->cframe)
+			goto drop_activation;
 		return 1;
+	}
 	if (o->walk_kind == PP_WALK_OWNER) {
 		if (bpf_probe_read_user(&mark, 1, (const void *)(frame + o->frame_owner)))
 			goto fail;
@@ -252,29 +285,34 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 			goto next;
 		}
 	}
+	if (o->walk_kind == PP_WALK_IS_ENTRY) {
+		if (bpf_probe_read_user(&mark, 1, (const void *)(frame + o->frame_is_entry)) ||
+		    read_u64(&previous, frame + o->frame_previous) || emit_frame(c)) {
+			if (!c->cframe)
+				goto fail;
+			goto drop_activation; /* unreadable */
+		}
+		if (!mark) {
+			c->frame = previous;
+			return 0;
+		}
+		if (next_activation(c, previous, true))
+			goto fail;
+		return c->frame ? 0 : 1;
+	}
 	if (emit_frame(c))
 		goto fail;
-	switch (o->walk_kind) {
-	case PP_WALK_PER_FRAME:
-		if (emit(c, PP_PYF_BOUNDARY, 0, 0))
-			return 1;
-		break;
-	case PP_WALK_IS_ENTRY:
-		if (bpf_probe_read_user(&mark, 1, (const void *)(frame + o->frame_is_entry)))
-			goto fail;
-		if (mark) {
-			/* 3.11: one _PyCFrame per activation, a local of it. */
-			if (emit(c, PP_PYF_BOUNDARY, 0, c->cframe))
-				return 1;
-			if (c->cframe && read_u64(&c->cframe, c->cframe + o->cframe_previous))
-				c->cframe = 0;
-		}
-		break;
-	}
+	if (o->walk_kind == PP_WALK_PER_FRAME && emit(c, PP_PYF_BOUNDARY, 0, 0))
+		return 1;
 next:
 	if (read_u64(&c->frame, frame + o->frame_previous))
 		goto fail;
 	return 0;
+drop_activation:
+	c->n = c->act_start;
+	if (next_activation(c, 0, false))
+		goto fail;
+	return c->frame ? 0 : 1;
 fail:
 	if (!(c->flags & PP_S_PY_TRUNCATED))
 		c->flags |= PP_S_PY_READ_FAIL;

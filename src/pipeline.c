@@ -104,7 +104,7 @@ int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_
 		return -1;
 	}
 	ps->sym = symbolizer_new(ps->rt.path);
-	ps->codes = pycode_cache_new(ps->t.pid, ps->rt.layout);
+	ps->codes = pycode_cache_new(ps->t.pid, ps->rt.layout, ps->rt.code_type);
 	ps->pynames_cap = 1024;
 	ps->pynames = pp_xcalloc(ps->pynames_cap, sizeof(*ps->pynames));
 	name = pp_xasprintf("%s (%d)", ps->t.comm, (int)ps->t.pid);

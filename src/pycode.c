@@ -8,11 +8,13 @@
 #include <string.h>
 
 #define PP_MAX_NAME 1024
+#define PP_OB_TYPE 8 /* PyObject.ob_type */
 #define PP_MAX_LINETABLE (1 << 20)
 
 struct pp_pycode_cache {
 	pid_t pid;
 	const struct pp_layout *l;
+	uint64_t code_type;
 	struct pp_pycode **slots; /* open addressing on addr */
 	size_t cap, len;
 };
@@ -98,9 +100,11 @@ char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max
 	return out;
 }
 
-struct pp_pycode_cache *pycode_cache_new(pid_t pid, const struct pp_layout *layout)
+struct pp_pycode_cache *pycode_cache_new(pid_t pid, const struct pp_layout *layout, uint64_t code_type)
 {
 	struct pp_pycode_cache *c = pp_xcalloc(1, sizeof(*c));
+
+	c->code_type = code_type;
 
 	c->pid = pid;
 	c->l = layout;
@@ -174,6 +178,9 @@ static struct pp_pycode *code_read(struct pp_pycode_cache *c, uint64_t addr)
 	struct pp_pycode *e;
 
 	if (l->code_size > sizeof(buf) || procmem_read(c->pid, addr, buf, l->code_size))
+		return NULL;
+	/* Whatever the frame pointed at, it must be a code object. */
+	if (c->code_type && read_ptr(buf, PP_OB_TYPE) != c->code_type)
 		return NULL;
 	e = pp_xcalloc(1, sizeof(*e));
 	e->addr = addr;

@@ -21,7 +21,8 @@ struct pp_pycode {
 
 struct pp_pycode_cache;
 
-struct pp_pycode_cache *pycode_cache_new(pid_t pid, const struct pp_layout *layout);
+/* code_type: the target's PyCode_Type, checked on every object read (0: no check). */
+struct pp_pycode_cache *pycode_cache_new(pid_t pid, const struct pp_layout *layout, uint64_t code_type);
 void pycode_cache_free(struct pp_pycode_cache *c);
 /* The code object at addr whose tag word is tag; NULL if it cannot be read. */
 const struct pp_pycode *pycode_get(struct pp_pycode_cache *c, uint64_t addr, uint64_t tag);

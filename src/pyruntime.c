@@ -42,7 +42,7 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 	memset(rt, 0, sizeof(*rt));
 	for (size_t i = 0; i < t->nmaps; i++) {
 		const char *path = t->maps[i].path;
-		uint64_t value, bias, pyver = 0;
+		uint64_t value, bias, pyver = 0, code_type = 0;
 		struct pp_elf *e;
 		char *fp;
 		int found;
@@ -59,6 +59,8 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 		found = elf_symbol(e, "_PyRuntime", &value, NULL) == 0;
 		if (found && elf_symbol(e, "Py_Version", &pyver, NULL) != 0)
 			pyver = 0;
+		if (found && elf_symbol(e, "PyCode_Type", &code_type, NULL) != 0)
+			code_type = 0;
 		if (!found) {
 			const char *so = elf_soname(e);
 
@@ -76,6 +78,7 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 		rt->path = pp_xstrdup(path);
 		rt->bias = bias;
 		rt->runtime = bias + value;
+		rt->code_type = code_type ? bias + code_type : 0;
 		rt->hexversion = 0;
 		if (pyver) {
 			uint64_t v;

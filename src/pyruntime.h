@@ -13,6 +13,7 @@ struct pp_pyruntime {
 	char *path;       /* the ELF holding _PyRuntime, as named in the maps */
 	uint64_t bias;    /* its load bias */
 	uint64_t runtime; /* address of _PyRuntime */
+	uint64_t code_type; /* address of PyCode_Type, 0 if unknown */
 	uint32_t hexversion;
 	char version[24]; /* "3.11.7" */
 	const struct pp_layout *layout;
