@@ -44,49 +44,72 @@ void elf_close(struct pp_elf *e)
 	free(e);
 }
 
-static int symbol_in(Elf_Scn *scn, GElf_Shdr *sh, Elf *elf, const char *name, uint64_t *value,
-		     uint64_t *size)
+/* One pass over a symbol table, filling the values of the names asked. */
+static void symbols_in(Elf_Scn *scn, GElf_Shdr *sh, Elf *elf, const char *const *names, uint64_t *values,
+		       uint64_t *sizes, size_t n, size_t *found)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
-	size_t n;
+	size_t count;
 
 	if (!data || !sh->sh_entsize)
-		return -1;
-	n = sh->sh_size / sh->sh_entsize;
-	for (size_t i = 0; i < n; i++) {
+		return;
+	count = sh->sh_size / sh->sh_entsize;
+	for (size_t i = 0; i < count && *found < n; i++) {
 		GElf_Sym sym;
 		const char *s;
 
-		if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF)
+		if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_name)
 			continue;
 		s = elf_strptr(elf, sh->sh_link, sym.st_name);
-		if (s && strcmp(s, name) == 0) {
-			*value = sym.st_value;
-			if (size)
-				*size = sym.st_size;
-			return 0;
+		if (!s)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			if (!values[k] && strcmp(s, names[k]) == 0) {
+				values[k] = sym.st_value;
+				if (sizes)
+					sizes[k] = sym.st_size;
+				(*found)++;
+				break;
+			}
 		}
 	}
-	return -1;
+}
+
+static size_t lookup_symbols(struct pp_elf *e, const char *const *names, uint64_t *values, uint64_t *sizes,
+			     size_t n)
+{
+	static const Elf64_Word types[] = { SHT_DYNSYM, SHT_SYMTAB };
+	size_t found = 0;
+
+	for (size_t t = 0; t < PP_ARRAY_LEN(types) && found < n; t++) {
+		Elf_Scn *scn = NULL;
+
+		while ((scn = elf_nextscn(e->elf, scn)) && found < n) {
+			GElf_Shdr sh;
+
+			if (gelf_getshdr(scn, &sh) && sh.sh_type == types[t])
+				symbols_in(scn, &sh, e->elf, names, values, sizes, n, &found);
+		}
+	}
+	return found;
 }
 
 int elf_symbol(struct pp_elf *e, const char *name, uint64_t *value, uint64_t *size)
 {
-	static const Elf64_Word types[] = { SHT_DYNSYM, SHT_SYMTAB };
+	uint64_t v = 0, sz = 0;
 
-	for (size_t t = 0; t < PP_ARRAY_LEN(types); t++) {
-		Elf_Scn *scn = NULL;
+	if (!lookup_symbols(e, &name, &v, &sz, 1))
+		return -1;
+	*value = v;
+	if (size)
+		*size = sz;
+	return 0;
+}
 
-		while ((scn = elf_nextscn(e->elf, scn))) {
-			GElf_Shdr sh;
-
-			if (!gelf_getshdr(scn, &sh) || sh.sh_type != types[t])
-				continue;
-			if (symbol_in(scn, &sh, e->elf, name, value, size) == 0)
-				return 0;
-		}
-	}
-	return -1;
+int elf_symbols(struct pp_elf *e, const char *const *names, uint64_t *values, size_t n)
+{
+	memset(values, 0, n * sizeof(*values));
+	return (int)lookup_symbols(e, names, values, NULL, n);
 }
 
 int elf_load_delta(struct pp_elf *e, uint64_t off, int64_t *delta)

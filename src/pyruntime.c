@@ -56,11 +56,16 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 		free(fp);
 		if (!e)
 			continue;
-		found = elf_symbol(e, "_PyRuntime", &value, NULL) == 0;
-		if (found && elf_symbol(e, "Py_Version", &pyver, NULL) != 0)
-			pyver = 0;
-		if (found && elf_symbol(e, "PyCode_Type", &code_type, NULL) != 0)
-			code_type = 0;
+		{
+			static const char *const names[] = { "_PyRuntime", "Py_Version", "PyCode_Type" };
+			uint64_t vals[3];
+
+			elf_symbols(e, names, vals, 3);
+			found = vals[0] != 0;
+			value = vals[0];
+			pyver = vals[1];
+			code_type = vals[2];
+		}
 		if (!found) {
 			const char *so = elf_soname(e);
 

@@ -182,12 +182,14 @@ struct pp_symbol symbolize_native(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t 
 
 struct ksym {
 	uint64_t addr;
-	char *name; /* "name_[k]" */
+	uint32_t name; /* offset of "name_[k]" in names */
 };
 
 struct pp_ksyms {
 	struct ksym *syms;
 	size_t n;
+	char *names;
+	size_t names_len, names_cap;
 };
 
 static int ksym_cmp(const void *a, const void *b)
@@ -197,29 +199,41 @@ static int ksym_cmp(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
+/* /proc/kallsyms has ~200k lines: parsed by hand, names in one arena. */
 struct pp_ksyms *ksyms_load(void)
 {
 	struct pp_ksyms *k = pp_xcalloc(1, sizeof(*k));
-	FILE *f = fopen("/proc/kallsyms", "re");
-	char line[512];
-	size_t cap = 0;
+	size_t len, cap = 0;
+	char *text = pp_read_file("/proc/kallsyms", 256 << 20, &len), *p, *end;
 
-	if (!f)
+	if (!text)
 		return k;
-	while (fgets(line, sizeof(line), f)) {
-		uint64_t addr;
-		char type, name[256];
+	for (p = text, end = text + len; p < end;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p)), *q;
+		uint64_t addr = strtoull(p, &q, 16);
+		size_t nlen;
 
-		if (sscanf(line, "%" SCNx64 " %c %255s", &addr, &type, name) != 3 || !addr)
-			continue;
-		if (type != 't' && type != 'T' && type != 'w' && type != 'W')
-			continue;
-		pp_grow((void **)&k->syms, &cap, k->n + 1, sizeof(*k->syms));
-		k->syms[k->n].addr = addr;
-		k->syms[k->n].name = pp_xasprintf("%s_[k]", name);
-		k->n++;
+		if (!nl)
+			nl = end;
+		/* "ffffffff81000000 T name [module]" */
+		if (q + 3 < nl && q[0] == ' ' && strchr("tTwW", q[1]) && q[2] == ' ' && addr) {
+			char *name = q + 3;
+
+			nlen = strcspn(name, " \t\n");
+			if (name + nlen > nl)
+				nlen = (size_t)(nl - name);
+			pp_grow((void **)&k->syms, &cap, k->n + 1, sizeof(*k->syms));
+			pp_grow((void **)&k->names, &k->names_cap, k->names_len + nlen + 5, 1);
+			k->syms[k->n].addr = addr;
+			k->syms[k->n].name = (uint32_t)k->names_len;
+			memcpy(k->names + k->names_len, name, nlen);
+			memcpy(k->names + k->names_len + nlen, "_[k]", 5);
+			k->names_len += nlen + 5;
+			k->n++;
+		}
+		p = nl + 1;
 	}
-	fclose(f);
+	free(text);
 	qsort(k->syms, k->n, sizeof(*k->syms), ksym_cmp);
 	return k;
 }
@@ -228,8 +242,7 @@ void ksyms_free(struct pp_ksyms *k)
 {
 	if (!k)
 		return;
-	for (size_t i = 0; i < k->n; i++)
-		free(k->syms[i].name);
+	free(k->names);
 	free(k->syms);
 	free(k);
 }
@@ -248,5 +261,5 @@ const char *ksym_name(struct pp_ksyms *k, uint64_t ip)
 		else
 			hi = mid;
 	}
-	return k->syms[lo].name;
+	return k->names + k->syms[lo].name;
 }
