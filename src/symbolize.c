@@ -2,6 +2,7 @@
 #include "symbolize.h"
 #include "util.h"
 
+#include <gelf.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,12 +98,69 @@ static const char *keep_name(struct pp_symbolizer *s, char *name)
 	return name;
 }
 
+/*
+ * An unnamed function is named by its start, so that all its samples add
+ * up in one frame. .eh_frame_hdr holds a table of function starts sorted
+ * by address (one per FDE): the last start <= addr is the function's. Only
+ * the encoding every x86_64 toolchain emits is read (datarel sdata4);
+ * otherwise, and without the section, addr itself.
+ */
+static uint64_t function_start(Dwfl_Module *m, uint64_t addr)
+{
+	Dwarf_Addr bias = 0;
+	Elf *elf = dwfl_module_getelf(m, &bias);
+	uint64_t rel = addr - bias;
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx))
+		return rel;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+		Elf_Data *d;
+		const uint8_t *b;
+		uint32_t count;
+		size_t lo, hi;
+
+		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)) ||
+		    strcmp(name, ".eh_frame_hdr") != 0)
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d || d->d_size < 12)
+			return rel;
+		b = d->d_buf;
+		/* version 1, eh_frame_ptr sdata4 pcrel, count udata4, table datarel sdata4 */
+		if (b[0] != 1 || b[1] != 0x1b || b[2] != 0x03 || b[3] != 0x3b)
+			return rel;
+		memcpy(&count, b + 8, 4);
+		if (!count || (d->d_size - 12) / 8 < count)
+			return rel;
+		lo = 0;
+		hi = count;
+		while (hi - lo > 1) {
+			size_t mid = lo + (hi - lo) / 2;
+			int32_t loc;
+
+			memcpy(&loc, b + 12 + 8 * mid, 4);
+			if (sh.sh_addr + (uint64_t)(int64_t)loc <= rel)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		int32_t loc;
+
+		memcpy(&loc, b + 12 + 8 * lo, 4);
+		return sh.sh_addr + (uint64_t)(int64_t)loc <= rel ? sh.sh_addr + (uint64_t)(int64_t)loc : rel;
+	}
+	return rel;
+}
+
 static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t addr)
 {
 	struct pp_symbol r = { 0 };
 	Dwfl_Module *m = dwfl_addrmodule(dwfl, addr);
 	const char *mainfile = NULL, *modname, *name = NULL;
-	GElf_Addr bias = 0;
 	GElf_Off off;
 	GElf_Sym sym;
 
@@ -132,8 +190,7 @@ static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t add
 		}
 		return r;
 	}
-	dwfl_module_getelf(m, &bias);
-	r.name = keep_name(s, pp_xasprintf("[%s+0x%" PRIx64 "]", pp_basename(mainfile), addr - bias));
+	r.name = keep_name(s, pp_xasprintf("[%s+0x%" PRIx64 "]", pp_basename(mainfile), function_start(m, addr)));
 	/* An unnamed interpreter function is a static one of a stripped
 	 * interpreter: call machinery far more often than anything else. */
 	if (r.flags & PP_SYM_INTERP)
