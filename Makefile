@@ -81,10 +81,10 @@ bench: deps all
 	@python3 bench/bench.py
 
 format:
-	clang-format -i src/*.c src/*.h include/*.h bpf/*.c tests/unit/*.c tests/ext/*.c
+	clang-format -i src/*.c src/*.h include/*.h bpf/*.c tests/unit/*.c tests/unit/*.h
 
 check-format:
-	clang-format --dry-run -Werror src/*.c src/*.h include/*.h bpf/*.c
+	clang-format --dry-run -Werror src/*.c src/*.h include/*.h bpf/*.c tests/unit/*.c tests/unit/*.h
 
 clean:
 	rm -rf build demo.folded

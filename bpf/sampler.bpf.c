@@ -132,7 +132,7 @@ static __always_inline __u64 tstate_find(const struct pp_proc *p, __u64 want)
 	struct interp_ctx c = {
 		.head_off = o->interp_tstate_head,
 		.interp_next_off = o->interp_next,
-		.t = { .want = want, .next_off = o->tstate_next, .tid_off = o->tstate_tid },
+		.t = {.want = want, .next_off = o->tstate_next, .tid_off = o->tstate_tid},
 	};
 
 	if (p->flags & PP_PROC_RUNTIME_IS_HEAD) {
@@ -160,8 +160,7 @@ static __always_inline int thread_key(const struct pp_proc *p, struct task_struc
 	return 0;
 }
 
-static __always_inline __u64 tstate_lookup(const struct pp_proc *p, struct task_struct *task, __u32 tid,
-					   __u64 now)
+static __always_inline __u64 tstate_lookup(const struct pp_proc *p, struct task_struct *task, __u32 tid, __u64 now)
 {
 	struct tstate_entry *e, ne = {};
 	__u64 key, v = 0;
@@ -321,7 +320,7 @@ fail:
 
 static __always_inline __u32 python_walk(const struct pp_proc *p, __u64 tstate, __u32 cpu, __u32 *flags)
 {
-	struct walk_ctx c = { .o = p->off, .cpu = cpu };
+	struct walk_ctx c = {.o = p->off, .cpu = cpu};
 	__u64 f = 0;
 
 	if (read_u64(&f, tstate + p->off.tstate_frame))
@@ -386,11 +385,10 @@ static long copy_step(__u32 i, struct copy_ctx *c)
  * Copy from SP up to the end of the stack's mapping (or the limit). Page by
  * page, because a read that crosses into an unmapped page fails whole.
  */
-static __always_inline __u32 stack_copy(__u32 cpu, __u32 py_len, struct task_struct *task, __u64 sp,
-					__u32 *flags)
+static __always_inline __u32 stack_copy(__u32 cpu, __u32 py_len, struct task_struct *task, __u64 sp, __u32 *flags)
 {
-	struct vma_ctx vc = { .end = 0 };
-	struct copy_ctx c = { .addr = sp, .cpu = cpu, .py_len = py_len };
+	struct vma_ctx vc = {.end = 0};
+	struct copy_ctx c = {.addr = sp, .cpu = cpu, .py_len = py_len};
 	__u64 limit = stack_limit;
 
 	if (limit > PP_STACK_MAX)
@@ -464,8 +462,7 @@ int pp_sample(struct bpf_perf_event_data *ctx)
 	kn = bpf_get_stack(ctx, b->s.kstack, sizeof(b->s.kstack), 0);
 	b->s.kstack_len = kn > 0 ? (__u64)kn / 8 : 0;
 
-	if (bpf_probe_read_kernel(&uregs, sizeof(uregs), (void *)bpf_task_pt_regs(task)) ||
-	    !BPF_CORE_READ(task, mm)) {
+	if (bpf_probe_read_kernel(&uregs, sizeof(uregs), (void *)bpf_task_pt_regs(task)) || !BPF_CORE_READ(task, mm)) {
 		flags |= PP_S_NO_USER_REGS;
 		__builtin_memset(b->s.regs, 0, sizeof(b->s.regs));
 	} else {

@@ -52,15 +52,15 @@ enum pp_reg {
 
 /* How the sampled thread's PyThreadState is recognised in the thread list. */
 enum pp_tid_kind {
-	PP_TID_NATIVE = 1,  /* tstate->native_thread_id == tid in the target's pid ns (3.11+) */
+	PP_TID_NATIVE = 1, /* tstate->native_thread_id == tid in the target's pid ns (3.11+) */
 	PP_TID_PTHREAD = 2, /* tstate->thread_id == pthread_self() == fs base (any version) */
 };
 
 /* Where a native eval-loop activation ends in the Python frame list. */
 enum pp_walk_kind {
 	PP_WALK_PER_FRAME = 1, /* <= 3.10: every Python frame is its own activation */
-	PP_WALK_IS_ENTRY = 2,  /* 3.11: the frame with is_entry set ends an activation */
-	PP_WALK_OWNER = 3,     /* 3.12+: a frame with owner >= owner_cstack is the shim */
+	PP_WALK_IS_ENTRY = 2, /* 3.11: the frame with is_entry set ends an activation */
+	PP_WALK_OWNER = 3, /* 3.12+: a frame with owner >= owner_cstack is the shim */
 };
 
 /*
@@ -72,26 +72,26 @@ struct pp_offsets {
 	__s16 interp_next;
 	__s16 interp_tstate_head;
 	__s16 tstate_next;
-	__s16 tstate_tid;      /* native_thread_id or thread_id, see tid_kind */
-	__s16 tstate_frame;    /* tstate->frame | tstate->cframe | tstate->current_frame */
-	__s16 cframe_frame;    /* cframe->current_frame, -1 when tstate_frame is direct */
+	__s16 tstate_tid; /* native_thread_id or thread_id, see tid_kind */
+	__s16 tstate_frame; /* tstate->frame | tstate->cframe | tstate->current_frame */
+	__s16 cframe_frame; /* cframe->current_frame, -1 when tstate_frame is direct */
 	__s16 cframe_previous; /* cframe->previous (3.11: one _PyCFrame per activation) */
 	__s16 frame_code;
 	__s16 frame_previous;
-	__s16 frame_instr;    /* f_lasti (int) or prev_instr / instr_ptr (pointer) */
+	__s16 frame_instr; /* f_lasti (int) or prev_instr / instr_ptr (pointer) */
 	__s16 frame_is_entry; /* 3.11 */
-	__s16 frame_owner;    /* 3.12+ */
-	__s16 code_tag;       /* 8 bytes of the code object that identify it */
-	__u8 instr_size;      /* 4 (f_lasti) or 8 (pointer) */
-	__u8 tid_kind;        /* enum pp_tid_kind */
-	__u8 walk_kind;       /* enum pp_walk_kind */
-	__u8 owner_cstack;    /* first owner value that is not a Python frame */
-	__u64 code_mask;      /* applied to the code field (3.14 tagged pointers) */
+	__s16 frame_owner; /* 3.12+ */
+	__s16 code_tag; /* 8 bytes of the code object that identify it */
+	__u8 instr_size; /* 4 (f_lasti) or 8 (pointer) */
+	__u8 tid_kind; /* enum pp_tid_kind */
+	__u8 walk_kind; /* enum pp_walk_kind */
+	__u8 owner_cstack; /* first owner value that is not a Python frame */
+	__u64 code_mask; /* applied to the code field (3.14 tagged pointers) */
 };
 
 /* One followed process, the value of the `procs` map keyed by tgid. */
 struct pp_proc {
-	__u64 runtime;   /* address of _PyRuntime (or of the interpreter head pointer) */
+	__u64 runtime; /* address of _PyRuntime (or of the interpreter head pointer) */
 	__u64 pidns_dev; /* the target's pid namespace, for bpf_get_ns_current_pid_tgid */
 	__u64 pidns_ino;
 	struct pp_offsets off;
@@ -108,20 +108,20 @@ struct pp_proc {
  * activation's C stack frame when the version has one (0 otherwise).
  */
 struct pp_pyframe {
-	__u64 code;  /* PyCodeObject * (already masked) */
+	__u64 code; /* PyCodeObject * (already masked) */
 	__u64 instr; /* instruction pointer or f_lasti, as the version keeps it */
-	__u64 aux;   /* frames: the code object's tag word; boundaries: C stack address */
+	__u64 aux; /* frames: the code object's tag word; boundaries: C stack address */
 };
 #define PP_PYF_BOUNDARY (~0ULL)
 
 /* Sample flags. */
-#define PP_S_KERNEL_MODE 0x01   /* the sample interrupted kernel code */
-#define PP_S_NO_TSTATE 0x02     /* no PyThreadState for this thread (not a Python thread) */
-#define PP_S_PY_TRUNCATED 0x04  /* Python walk stopped at PP_MAX_PYENTRIES */
-#define PP_S_PY_READ_FAIL 0x08  /* a read of interpreter memory failed mid-walk */
-#define PP_S_STACK_LIMIT 0x10   /* user stack copy stopped at the size limit */
-#define PP_S_STACK_FAULT 0x20   /* user stack copy stopped at an unreadable page */
-#define PP_S_NO_USER_REGS 0x40  /* no user registers (kernel thread) */
+#define PP_S_KERNEL_MODE  0x01 /* the sample interrupted kernel code */
+#define PP_S_NO_TSTATE	  0x02 /* no PyThreadState for this thread (not a Python thread) */
+#define PP_S_PY_TRUNCATED 0x04 /* Python walk stopped at PP_MAX_PYENTRIES */
+#define PP_S_PY_READ_FAIL 0x08 /* a read of interpreter memory failed mid-walk */
+#define PP_S_STACK_LIMIT  0x10 /* user stack copy stopped at the size limit */
+#define PP_S_STACK_FAULT  0x20 /* user stack copy stopped at an unreadable page */
+#define PP_S_NO_USER_REGS 0x40 /* no user registers (kernel thread) */
 
 /*
  * The ring-buffer record: this header (with kstack_len kernel IPs in kstack),
@@ -150,7 +150,7 @@ static inline __u64 pp_sample_size(const struct pp_sample *s)
 
 /* Global BPF counters (a per-CPU array, summed by userspace). */
 enum pp_counter {
-	PP_C_SAMPLES,     /* perf events that hit a followed process */
+	PP_C_SAMPLES, /* perf events that hit a followed process */
 	PP_C_RINGBUF_FULL,
 	PP_C_TSTATE_WALKS, /* full thread-list walks (cache misses) */
 	PP_NCOUNTERS

@@ -75,10 +75,9 @@ static void symbols_in(Elf_Scn *scn, GElf_Shdr *sh, Elf *elf, const char *const 
 	}
 }
 
-static size_t lookup_symbols(struct pp_elf *e, const char *const *names, uint64_t *values, uint64_t *sizes,
-			     size_t n)
+static size_t lookup_symbols(struct pp_elf *e, const char *const *names, uint64_t *values, uint64_t *sizes, size_t n)
 {
-	static const Elf64_Word types[] = { SHT_DYNSYM, SHT_SYMTAB };
+	static const Elf64_Word types[] = {SHT_DYNSYM, SHT_SYMTAB};
 	size_t found = 0;
 
 	for (size_t t = 0; t < PP_ARRAY_LEN(types) && found < n; t++) {

@@ -24,8 +24,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define DEFAULT_FREQUENCY 99
-#define DEFAULT_STACK_KB (PP_STACK_MAX / 1024)
+#define DEFAULT_FREQUENCY  99
+#define DEFAULT_STACK_KB   (PP_STACK_MAX / 1024)
 #define DEFAULT_RINGBUF_MB 32
 
 struct options {
@@ -88,24 +88,24 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_STACK = 256, OPT_RINGBUF, OPT_INTERP, OPT_NO_THREADS };
 	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "seconds", required_argument, NULL, 'd' },
-		{ "frequency", required_argument, NULL, 'F' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "stack-size", required_argument, NULL, OPT_STACK },
-		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF },
-		{ "interp-frames", no_argument, NULL, OPT_INTERP },
-		{ "no-threads", no_argument, NULL, OPT_NO_THREADS },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+		{"pid", required_argument, NULL, 'p'},
+		{"seconds", required_argument, NULL, 'd'},
+		{"frequency", required_argument, NULL, 'F'},
+		{"output", required_argument, NULL, 'o'},
+		{"stack-size", required_argument, NULL, OPT_STACK},
+		{"ringbuf-size", required_argument, NULL, OPT_RINGBUF},
+		{"interp-frames", no_argument, NULL, OPT_INTERP},
+		{"no-threads", no_argument, NULL, OPT_NO_THREADS},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
 	};
 	unsigned long v;
 	int c;
 
-	*o = (struct options){ .frequency = DEFAULT_FREQUENCY, .stack_kb = DEFAULT_STACK_KB,
-			       .ringbuf_mb = DEFAULT_RINGBUF_MB };
+	*o = (struct options){
+		.frequency = DEFAULT_FREQUENCY, .stack_kb = DEFAULT_STACK_KB, .ringbuf_mb = DEFAULT_RINGBUF_MB};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "p:d:F:o:vhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -188,9 +188,9 @@ static int parse_options(int argc, char **argv, struct options *o)
  * target need. */
 static bool privileged(void)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = { 0 };
-	const int need[] = { 39 /* CAP_BPF */, 38 /* CAP_PERFMON */, CAP_SYS_PTRACE };
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {0};
+	const int need[] = {39 /* CAP_BPF */, 38 /* CAP_PERFMON */, CAP_SYS_PTRACE};
 
 	if (geteuid() == 0)
 		return true;
@@ -236,7 +236,7 @@ static void progress(double elapsed, double total, uint64_t samples, bool final)
 
 static void install_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -297,11 +297,11 @@ int main(int argc, char **argv)
 	proc = proc_config(&t, &rt);
 	snprintf(comm, sizeof(comm), "%s", t.comm);
 	cmdline = pp_xstrdup(t.cmdline);
-	fprintf(stderr, "pybpfprof: sampling PID %d (%s) at %u Hz: Python %s, runtime in %s\n", (int)t.pid,
-		cmdline, o.frequency, rt.version, rt.path);
+	fprintf(stderr, "pybpfprof: sampling PID %d (%s) at %u Hz: Python %s, runtime in %s\n", (int)t.pid, cmdline,
+		o.frequency, rt.version, rt.path);
 	free(cmdline);
 
-	pl = pipeline_new(&(struct pp_pipeline_opts){ .show_interp = o.interp_frames, .no_threads = o.no_threads });
+	pl = pipeline_new(&(struct pp_pipeline_opts){.show_interp = o.interp_frames, .no_threads = o.no_threads});
 	if (pipeline_add_process(pl, &t, &rt)) {
 		pp_err("cannot read the mappings of process %d (did it exit?)", (int)o.pid);
 		target_close(&t);
@@ -309,11 +309,11 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	install_signals();
-	s = sampler_open(&(struct pp_sampler_opts){ .frequency = o.frequency,
-						    .stack_limit = o.stack_kb * 1024,
-						    .ringbuf_size = o.ringbuf_mb << 20,
-						    .on_record = on_record,
-						    .ctx = pl },
+	s = sampler_open(&(struct pp_sampler_opts){.frequency = o.frequency,
+						   .stack_limit = o.stack_kb * 1024,
+						   .ringbuf_size = o.ringbuf_mb << 20,
+						   .on_record = on_record,
+						   .ctx = pl},
 			 why, sizeof(why));
 	if (!s) {
 		pp_err("%s", why);
@@ -367,7 +367,8 @@ int main(int argc, char **argv)
 		else if (stop_signal)
 			fprintf(stderr, "pybpfprof: stopped by %s after %.1f s\n", strsignal(stop_signal), elapsed);
 		fprintf(stderr,
-			"pybpfprof: %llu samples in %.1f s; lost: %llu (ring buffer full); incomplete: %llu native unwind failed, "
+			"pybpfprof: %llu samples in %.1f s; lost: %llu (ring buffer full); incomplete: %llu native "
+			"unwind failed, "
 			"%llu Python walk failed, %llu Python stack truncated\n",
 			(unsigned long long)st->samples, elapsed, (unsigned long long)counters[PP_C_RINGBUF_FULL],
 			(unsigned long long)st->native_truncated, (unsigned long long)st->py_failed,

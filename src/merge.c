@@ -33,11 +33,11 @@ static size_t split_activations(const struct pp_merge_in *in, struct activation 
 			nframes++;
 			continue;
 		}
-		acts[na++] = (struct activation){ .first = start, .n = nframes, .addr = in->py[j].addr, .native = -1 };
+		acts[na++] = (struct activation){.first = start, .n = nframes, .addr = in->py[j].addr, .native = -1};
 		nframes = 0;
 	}
 	if (nframes)
-		acts[na++] = (struct activation){ .first = start, .n = nframes, .native = -1 };
+		acts[na++] = (struct activation){.first = start, .n = nframes, .native = -1};
 	return na;
 }
 
@@ -82,8 +82,7 @@ static void match(const struct pp_merge_in *in, struct activation *acts, size_t 
 	}
 }
 
-static void put_activation(struct emitter *e, const struct pp_merge_in *in, const struct activation *a,
-			   bool outermost)
+static void put_activation(struct emitter *e, const struct pp_merge_in *in, const struct activation *a, bool outermost)
 {
 	for (size_t j = 0; j < a->n; j++)
 		put(e, in->py[a->first + j].frame);
@@ -96,7 +95,7 @@ static void put_activation(struct emitter *e, const struct pp_merge_in *in, cons
 size_t merge_stack(const struct pp_merge_in *in, uint32_t *out, size_t max)
 {
 	struct activation *acts = pp_xcalloc(in->npy + 1, sizeof(*acts));
-	struct emitter e = { .buf = pp_xcalloc(max + 1, sizeof(uint32_t)), .max = max };
+	struct emitter e = {.buf = pp_xcalloc(max + 1, sizeof(uint32_t)), .max = max};
 	size_t na = split_activations(in, acts), k = 0;
 	bool unmatched;
 

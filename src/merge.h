@@ -14,15 +14,15 @@
 #include <stdint.h>
 
 struct pp_merge_native {
-	uint64_t sp;    /* the frame's stack pointer; 0 if unknown */
+	uint64_t sp; /* the frame's stack pointer; 0 if unknown */
 	uint32_t frame; /* name id */
 	unsigned flags; /* PP_SYM_* from symbolize.h */
 };
 
 struct pp_merge_py {
 	uint32_t frame; /* name id (frames only) */
-	bool boundary;  /* ends a native activation */
-	uint64_t addr;  /* boundaries: an address in that activation's C frame, 0 if none */
+	bool boundary; /* ends a native activation */
+	uint64_t addr; /* boundaries: an address in that activation's C frame, 0 if none */
 };
 
 struct pp_merge_in {
@@ -34,8 +34,8 @@ struct pp_merge_in {
 	const struct pp_merge_py *py; /* innermost first */
 	size_t npy;
 	bool py_truncated; /* the walk hit its limit: outer frames missing */
-	bool py_failed;    /* a read failed mid-walk: outer frames unknown */
-	bool show_interp;  /* keep interpreter call machinery */
+	bool py_failed; /* a read failed mid-walk: outer frames unknown */
+	bool show_interp; /* keep interpreter call machinery */
 	/* marker ids */
 	uint32_t m_native_truncated, m_truncated, m_unknown;
 };

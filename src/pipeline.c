@@ -136,7 +136,7 @@ static uint32_t thread_frame(struct pp_pipeline *pl, struct pp_procstate *ps, ui
 	id = profile_intern(pl->profile, name);
 	free(name);
 	pp_grow((void **)&ps->threads, &ps->threads_cap, ps->nthreads + 1, sizeof(*ps->threads));
-	ps->threads[ps->nthreads++] = (struct thread_entry){ .tid = tid, .id = id };
+	ps->threads[ps->nthreads++] = (struct thread_entry){.tid = tid, .id = id};
 	return id;
 }
 
@@ -189,14 +189,15 @@ static uint32_t py_frame(struct pp_pipeline *pl, struct pp_procstate *ps, const 
 		while (ps->pynames[i].used)
 			i = (i + 1) & (ps->pynames_cap - 1);
 	}
-	ps->pynames[i] = (struct pyname_entry){ .code = f->code, .instr = f->instr, .tag = f->aux, .id = id, .used = true };
+	ps->pynames[i] =
+		(struct pyname_entry){.code = f->code, .instr = f->instr, .tag = f->aux, .id = id, .used = true};
 	ps->pynames_len++;
 	return id;
 }
 
 void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
 {
-	struct pp_merge_in in = { 0 };
+	struct pp_merge_in in = {0};
 	struct pp_procstate *ps;
 	struct pp_record r;
 	size_t nnative = 0, n, base = 0;
@@ -228,9 +229,8 @@ void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
 	for (size_t i = 0; i < nnative; i++) {
 		struct pp_symbol sym = symbolize_native(ps->sym, dwfl, pl->natives[i].pc, pl->natives[i].activation);
 
-		pl->mnative[i] = (struct pp_merge_native){ .sp = pl->natives[i].sp,
-							   .frame = profile_intern(pl->profile, sym.name),
-							   .flags = sym.flags };
+		pl->mnative[i] = (struct pp_merge_native){
+			.sp = pl->natives[i].sp, .frame = profile_intern(pl->profile, sym.name), .flags = sym.flags};
 	}
 	for (size_t i = 0; i < r.s->kstack_len; i++)
 		pl->kernel[i] = profile_intern(pl->profile, ksym_name(pl->ksyms, r.s->kstack[i]));
@@ -238,9 +238,9 @@ void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
 		const struct pp_pyframe *f = &r.py[i];
 
 		if (f->code == PP_PYF_BOUNDARY)
-			pl->mpy[i] = (struct pp_merge_py){ .boundary = true, .addr = f->aux };
+			pl->mpy[i] = (struct pp_merge_py){.boundary = true, .addr = f->aux};
 		else
-			pl->mpy[i] = (struct pp_merge_py){ .frame = py_frame(pl, ps, f, &bad_code) };
+			pl->mpy[i] = (struct pp_merge_py){.frame = py_frame(pl, ps, f, &bad_code)};
 	}
 
 	in.kernel = pl->kernel;

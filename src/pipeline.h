@@ -17,17 +17,17 @@
 
 struct pp_pipeline_opts {
 	bool show_interp; /* keep interpreter call-machinery frames */
-	bool no_threads;  /* leave the thread frame out */
+	bool no_threads; /* leave the thread frame out */
 };
 
 struct pp_stats {
-	uint64_t samples;          /* records turned into stacks */
-	uint64_t bad_records;      /* malformed records (never expected) */
+	uint64_t samples; /* records turned into stacks */
+	uint64_t bad_records; /* malformed records (never expected) */
 	uint64_t native_truncated; /* native unwind did not reach the root */
-	uint64_t py_failed;        /* Python walk or code-object read failed */
-	uint64_t py_truncated;     /* Python frame list hit the walk limit */
-	uint64_t no_tstate;        /* samples of threads that run no Python */
-	uint64_t unknown_pid;      /* records of processes not (or no longer) followed */
+	uint64_t py_failed; /* Python walk or code-object read failed */
+	uint64_t py_truncated; /* Python frame list hit the walk limit */
+	uint64_t no_tstate; /* samples of threads that run no Python */
+	uint64_t unknown_pid; /* records of processes not (or no longer) followed */
 };
 
 struct pp_pipeline;

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PP_MAX_NAME 1024
-#define PP_OB_TYPE 8 /* PyObject.ob_type */
+#define PP_MAX_NAME	 1024
+#define PP_OB_TYPE	 8 /* PyObject.ob_type */
 #define PP_MAX_LINETABLE (1 << 20)
 
 struct pp_pycode_cache {
@@ -159,8 +159,7 @@ static uint8_t *read_bytes_obj(pid_t pid, const struct pp_layout *l, uint64_t ad
 	int64_t size;
 	uint8_t *buf;
 
-	if (!addr || procmem_read(pid, addr + (uint64_t)l->bytes_size, &size, 8) || size < 0 ||
-	    size > PP_MAX_LINETABLE)
+	if (!addr || procmem_read(pid, addr + (uint64_t)l->bytes_size, &size, 8) || size < 0 || size > PP_MAX_LINETABLE)
 		return NULL;
 	buf = pp_xmalloc((size_t)size + 1);
 	if (size && procmem_read(pid, addr + (uint64_t)l->bytes_data, buf, (size_t)size)) {

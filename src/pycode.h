@@ -12,7 +12,7 @@
 struct pp_pycode {
 	uint64_t addr;
 	uint64_t tag; /* the word at code_tag when read: a changed word means a new object */
-	char *name;   /* co_qualname where the version has it, else co_name */
+	char *name; /* co_qualname where the version has it, else co_name */
 	char *filename;
 	int firstlineno;
 	uint8_t *linetable;

@@ -30,14 +30,12 @@ static void fmt_version(struct pp_pyruntime *rt)
 	uint32_t v = rt->hexversion;
 
 	if (v & 0xff00)
-		snprintf(rt->version, sizeof(rt->version), "%u.%u.%u", v >> 24, (v >> 16) & 0xff,
-			 (v >> 8) & 0xff);
+		snprintf(rt->version, sizeof(rt->version), "%u.%u.%u", v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
 	else
 		snprintf(rt->version, sizeof(rt->version), "%u.%u", v >> 24, (v >> 16) & 0xff);
 }
 
-enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyruntime *rt, char *why,
-				     size_t whylen)
+enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyruntime *rt, char *why, size_t whylen)
 {
 	memset(rt, 0, sizeof(*rt));
 	for (size_t i = 0; i < t->nmaps; i++) {
@@ -57,7 +55,7 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 		if (!e)
 			continue;
 		{
-			static const char *const names[] = { "_PyRuntime", "Py_Version", "PyCode_Type" };
+			static const char *const names[] = {"_PyRuntime", "Py_Version", "PyCode_Type"};
 			uint64_t vals[3];
 
 			elf_symbols(e, names, vals, 3);
@@ -105,7 +103,8 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 				 (int)t->pid, rt->version, pylayout_supported());
 			return PP_RT_UNSUPPORTED;
 		}
-		snprintf(why, whylen, "process %d (%s) is not a CPython interpreter: no _PyRuntime in %s or a libpython",
+		snprintf(why, whylen,
+			 "process %d (%s) is not a CPython interpreter: no _PyRuntime in %s or a libpython",
 			 (int)t->pid, t->comm, t->exe);
 		return PP_RT_NOT_PYTHON;
 	}

@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 struct pp_pyruntime {
-	char *path;       /* the ELF holding _PyRuntime, as named in the maps */
-	uint64_t bias;    /* its load bias */
+	char *path; /* the ELF holding _PyRuntime, as named in the maps */
+	uint64_t bias; /* its load bias */
 	uint64_t runtime; /* address of _PyRuntime */
 	uint64_t code_type; /* address of PyCode_Type, 0 if unknown */
 	uint32_t hexversion;
@@ -21,14 +21,13 @@ struct pp_pyruntime {
 
 enum pp_runtime_error {
 	PP_RT_OK = 0,
-	PP_RT_NOT_PYTHON,  /* no CPython runtime found in the process */
+	PP_RT_NOT_PYTHON, /* no CPython runtime found in the process */
 	PP_RT_UNSUPPORTED, /* CPython, but a version this build does not support */
-	PP_RT_UNREADABLE,  /* found, but its memory or file could not be read */
+	PP_RT_UNREADABLE, /* found, but its memory or file could not be read */
 };
 
 /* Finds the runtime of target t. On error, why holds one line for people. */
-enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyruntime *rt, char *why,
-				     size_t whylen);
+enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyruntime *rt, char *why, size_t whylen);
 void pyruntime_free(struct pp_pyruntime *rt);
 
 #endif

@@ -11,7 +11,7 @@
 struct pp_record {
 	const struct pp_sample *s;
 	const struct pp_pyframe *py; /* s->py_len entries */
-	const uint8_t *stack;        /* s->stack_len bytes */
+	const uint8_t *stack; /* s->stack_len bytes */
 };
 
 /* 0 if data holds a well-formed record; -1 otherwise. */

@@ -73,7 +73,8 @@ struct pp_sampler *sampler_open(const struct pp_sampler_opts *o, char *why, size
 	err = sampler_bpf__load(s->skel);
 	if (err) {
 		snprintf(why, whylen,
-			 "cannot load the BPF program (%s); this kernel needs BTF and BPF ring buffers (Linux 5.17+); run with --verbose for the verifier log",
+			 "cannot load the BPF program (%s); this kernel needs BTF and BPF ring buffers (Linux 5.17+); "
+			 "run with --verbose for the verifier log",
 			 strerror(-err));
 		goto fail;
 	}

@@ -13,7 +13,7 @@
 typedef void (*pp_record_fn)(void *ctx, const void *data, size_t size);
 
 struct pp_sampler_opts {
-	unsigned frequency;   /* Hz per CPU */
+	unsigned frequency; /* Hz per CPU */
 	uint32_t stack_limit; /* bytes of user stack per sample */
 	uint32_t ringbuf_size;
 	pp_record_fn on_record;

@@ -15,15 +15,15 @@
 #include <string.h>
 
 #define PP_CHECK_THREADS 64
-#define PP_CHECK_FRAMES 16
-#define PP_OB_TYPE 8  /* PyObject.ob_type */
-#define PP_TP_NAME 24 /* PyTypeObject.tp_name */
+#define PP_CHECK_FRAMES	 16
+#define PP_OB_TYPE	 8 /* PyObject.ob_type */
+#define PP_TP_NAME	 24 /* PyTypeObject.tp_name */
 
 /* Whether the object at addr is of a type named tname. */
 static int has_type(pid_t pid, uint64_t addr, const char *tname)
 {
 	uint64_t type, name;
-	char buf[16] = { 0 };
+	char buf[16] = {0};
 
 	if (procmem_read_u64(pid, addr + PP_OB_TYPE, &type) || procmem_read_u64(pid, type + PP_TP_NAME, &name) ||
 	    procmem_read(pid, name, buf, strlen(tname) + 1))
@@ -32,8 +32,7 @@ static int has_type(pid_t pid, uint64_t addr, const char *tname)
 }
 
 /* Walks up to PP_CHECK_FRAMES frames of tstate; counts code objects seen. */
-static int check_frames(pid_t pid, const struct pp_layout *l, uint64_t tstate, int *codes, char *why,
-			size_t whylen)
+static int check_frames(pid_t pid, const struct pp_layout *l, uint64_t tstate, int *codes, char *why, size_t whylen)
 {
 	const struct pp_offsets *o = &l->bpf;
 	uint64_t f;
@@ -46,8 +45,7 @@ static int check_frames(pid_t pid, const struct pp_layout *l, uint64_t tstate, i
 		uint64_t code;
 		uint8_t owner = 0;
 
-		if (o->walk_kind == PP_WALK_OWNER &&
-		    procmem_read(pid, f + (uint64_t)o->frame_owner, &owner, 1))
+		if (o->walk_kind == PP_WALK_OWNER && procmem_read(pid, f + (uint64_t)o->frame_owner, &owner, 1))
 			return -1;
 		if (o->walk_kind != PP_WALK_OWNER || owner < o->owner_cstack) {
 			if (procmem_read_u64(pid, f + (uint64_t)o->frame_code, &code))

@@ -30,14 +30,43 @@ struct pp_symbolizer {
  * stays visible.
  */
 static const char *const glue_prefixes[] = {
-	"_PyEval_EvalFrame", "_PyEval_Vector", "_PyEval_EvalCode", "PyEval_EvalCode",
-	"_PyFunction_Vectorcall", "_PyObject_Vectorcall", "PyObject_Vectorcall", "_PyObject_MakeTpCall",
-	"_PyObject_Call", "PyObject_Call", "_PyObject_FastCall", "cfunction_", "method_vectorcall",
-	"_PyCFunction_", "vectorcall_", "_PyVectorcall_", "slot_tp_call", "call_function", "do_call_core",
-	"function_code_fastcall", "_PyMethodDef_RawFastCall", "run_eval_code_obj", "run_mod", "pyrun_",
-	"_PyRun_", "PyRun_", "pymain_", "Py_RunMain", "gen_send_ex",
-	"builtin_exec", "exec_code_in_module", "object_vacall", "partial_vectorcall", "partial_call",
-	"wrapperdescr_call", "wrap_", "slot_tp_",
+	"_PyEval_EvalFrame",
+	"_PyEval_Vector",
+	"_PyEval_EvalCode",
+	"PyEval_EvalCode",
+	"_PyFunction_Vectorcall",
+	"_PyObject_Vectorcall",
+	"PyObject_Vectorcall",
+	"_PyObject_MakeTpCall",
+	"_PyObject_Call",
+	"PyObject_Call",
+	"_PyObject_FastCall",
+	"cfunction_",
+	"method_vectorcall",
+	"_PyCFunction_",
+	"vectorcall_",
+	"_PyVectorcall_",
+	"slot_tp_call",
+	"call_function",
+	"do_call_core",
+	"function_code_fastcall",
+	"_PyMethodDef_RawFastCall",
+	"run_eval_code_obj",
+	"run_mod",
+	"pyrun_",
+	"_PyRun_",
+	"PyRun_",
+	"pymain_",
+	"Py_RunMain",
+	"gen_send_ex",
+	"builtin_exec",
+	"exec_code_in_module",
+	"object_vacall",
+	"partial_vectorcall",
+	"partial_call",
+	"wrapperdescr_call",
+	"wrap_",
+	"slot_tp_",
 };
 
 bool symbol_is_interp_glue(const char *name)
@@ -158,7 +187,7 @@ static uint64_t function_start(Dwfl_Module *m, uint64_t addr)
 
 static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t addr)
 {
-	struct pp_symbol r = { 0 };
+	struct pp_symbol r = {0};
 	Dwfl_Module *m = dwfl_addrmodule(dwfl, addr);
 	const char *mainfile = NULL, *modname, *name = NULL;
 	GElf_Off off;
@@ -171,8 +200,7 @@ static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t add
 	modname = dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, &mainfile, NULL);
 	if (!mainfile)
 		mainfile = modname ? modname : "?";
-	if (strcmp(mainfile, s->interp_path) == 0 ||
-	    (modname && strcmp(modname, s->interp_path) == 0))
+	if (strcmp(mainfile, s->interp_path) == 0 || (modname && strcmp(modname, s->interp_path) == 0))
 		r.flags |= PP_SYM_INTERP;
 	name = dwfl_module_addrinfo(m, addr, &off, &sym, NULL, NULL, NULL);
 	/* A symbol whose size does not cover addr is a neighbour of a static
@@ -204,7 +232,7 @@ struct pp_symbol symbolize_native(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t 
 	size_t i;
 
 	if (!addr)
-		return (struct pp_symbol){ .name = "[unknown]" };
+		return (struct pp_symbol){.name = "[unknown]"};
 	i = pp_hash_u64(addr) & (s->cap - 1);
 	while (s->slots[i].pc && s->slots[i].pc != addr)
 		i = (i + 1) & (s->cap - 1);

@@ -9,13 +9,13 @@
 #include <stdint.h>
 
 /* What a native frame is, for the merge. */
-#define PP_SYM_EVAL 0x1   /* an eval-loop activation (_PyEval_EvalFrameDefault) */
+#define PP_SYM_EVAL   0x1 /* an eval-loop activation (_PyEval_EvalFrameDefault) */
 #define PP_SYM_INTERP 0x2 /* code of the interpreter's own binary or libpython */
-#define PP_SYM_HIDE 0x4   /* interpreter call machinery: hidden in the merged stack */
+#define PP_SYM_HIDE   0x4 /* interpreter call machinery: hidden in the merged stack */
 
 struct pp_symbol {
 	const char *name; /* "symbol" or "[libfoo.so+0x1a2b]"; owned by the symbolizer */
-	unsigned flags;   /* PP_SYM_* */
+	unsigned flags; /* PP_SYM_* */
 };
 
 struct pp_symbolizer;

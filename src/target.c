@@ -131,7 +131,7 @@ int target_read_maps(struct pp_target *t)
 	}
 	free_maps(t);
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		struct pp_map m = { 0 };
+		struct pp_map m = {0};
 		int pos = 0;
 
 		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64 " %*s %*s%n", &m.start, &m.end, m.perms,

@@ -17,7 +17,7 @@ struct pp_map {
 struct pp_target {
 	pid_t pid;
 	char comm[64];
-	char *exe;     /* /proc/PID/exe target */
+	char *exe; /* /proc/PID/exe target */
 	char *cmdline; /* argv joined with spaces, shortened */
 	struct pp_map *maps;
 	size_t nmaps;

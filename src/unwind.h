@@ -18,13 +18,13 @@
 #define PP_MAX_NATIVE 256
 
 struct pp_native_frame {
-	uint64_t pc;      /* the frame's PC; for callers, the return address */
-	uint64_t sp;      /* the stack pointer in that frame (its callee's CFA) */
-	bool activation;  /* pc is exact (innermost frame, or a signal frame) */
+	uint64_t pc; /* the frame's PC; for callers, the return address */
+	uint64_t sp; /* the stack pointer in that frame (its callee's CFA) */
+	bool activation; /* pc is exact (innermost frame, or a signal frame) */
 };
 
 enum pp_unwind_end {
-	PP_UNWIND_COMPLETE,  /* reached the outermost frame (_start, clone) */
+	PP_UNWIND_COMPLETE, /* reached the outermost frame (_start, clone) */
 	PP_UNWIND_TRUNCATED, /* stopped early: stack copy too short, or no CFI */
 };
 

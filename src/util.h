@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define PP_PAGE 4096
+#define PP_PAGE		4096
 #define PP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* One line to stderr, prefixed "pybpfprof: ". */

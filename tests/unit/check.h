@@ -9,34 +9,34 @@
 
 static int check_failed, check_total;
 
-#define CHECK(cond)                                                                     \
-	do {                                                                            \
-		check_total++;                                                          \
-		if (!(cond)) {                                                          \
-			check_failed++;                                                 \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                                       \
+#define CHECK(cond)                                                                                                    \
+	do {                                                                                                           \
+		check_total++;                                                                                         \
+		if (!(cond)) {                                                                                         \
+			check_failed++;                                                                                \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                       \
+		}                                                                                                      \
 	} while (0)
 
-#define CHECK_EQ_INT(a, b)                                                                        \
-	do {                                                                                      \
-		long long _a = (long long)(a), _b = (long long)(b);                               \
-		check_total++;                                                                    \
-		if (_a != _b) {                                                                   \
-			check_failed++;                                                           \
-			fprintf(stderr, "%s:%d: %s == %lld, expected %lld\n", __FILE__, __LINE__, #a, _a, _b); \
-		}                                                                                 \
+#define CHECK_EQ_INT(a, b)                                                                                             \
+	do {                                                                                                           \
+		long long _a = (long long)(a), _b = (long long)(b);                                                    \
+		check_total++;                                                                                         \
+		if (_a != _b) {                                                                                        \
+			check_failed++;                                                                                \
+			fprintf(stderr, "%s:%d: %s == %lld, expected %lld\n", __FILE__, __LINE__, #a, _a, _b);         \
+		}                                                                                                      \
 	} while (0)
 
-#define CHECK_EQ_STR(a, b)                                                                       \
-	do {                                                                                     \
-		const char *_a = (a), *_b = (b);                                                 \
-		check_total++;                                                                   \
-		if (!_a || strcmp(_a, _b) != 0) {                                                \
-			check_failed++;                                                          \
-			fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, \
-				_a ? _a : "(null)", _b);                                         \
-		}                                                                                \
+#define CHECK_EQ_STR(a, b)                                                                                             \
+	do {                                                                                                           \
+		const char *_a = (a), *_b = (b);                                                                       \
+		check_total++;                                                                                         \
+		if (!_a || strcmp(_a, _b) != 0) {                                                                      \
+			check_failed++;                                                                                \
+			fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a,              \
+				_a ? _a : "(null)", _b);                                                               \
+		}                                                                                                      \
 	} while (0)
 
 static inline int check_report(const char *name)

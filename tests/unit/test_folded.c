@@ -12,7 +12,7 @@ int main(void)
 	struct pp_profile *p = profile_new();
 	uint32_t a = profile_intern(p, "main"), b = profile_intern(p, "f (x.py:1)"),
 		 c = profile_intern(p, "we;ird\nname");
-	uint32_t s1[] = { a, b }, s2[] = { a }, s3[] = { a, c };
+	uint32_t s1[] = {a, b}, s2[] = {a}, s3[] = {a, c};
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f;
@@ -26,7 +26,7 @@ int main(void)
 	CHECK_EQ_INT(profile_total(p), 10);
 	/* many distinct stacks: the index grows and nothing is lost */
 	for (uint32_t i = 0; i < 5000; i++) {
-		uint32_t st[] = { a, i % 2 ? b : c, profile_intern(p, i % 3 ? "x" : "y") };
+		uint32_t st[] = {a, i % 2 ? b : c, profile_intern(p, i % 3 ? "x" : "y")};
 
 		profile_add(p, st, 3, 1);
 	}

@@ -72,8 +72,8 @@ static void check_interpreter(const char *py)
 
 				positions++;
 				if (got != want && wrong++ < 5)
-					fprintf(stderr, "%s: %s table %s pos %ld: got %d, want %d\n", py, kind, hex, pos,
-						got, want);
+					fprintf(stderr, "%s: %s table %s pos %ld: got %d, want %d\n", py, kind, hex,
+						pos, got, want);
 			}
 		}
 		free(hex);
@@ -91,9 +91,9 @@ static void check_interpreter(const char *py)
 /* Malformed input never reads out of bounds and gives -1 or a line. */
 static void check_malformed(void)
 {
-	const uint8_t cont_first[] = { 0x05, 0x80 };
-	const uint8_t long_varint[] = { 0xe8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	const uint8_t cut_varint[] = { 0xe8, 0x41 };
+	const uint8_t cont_first[] = {0x05, 0x80};
+	const uint8_t long_varint[] = {0xe8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	const uint8_t cut_varint[] = {0xe8, 0x41};
 
 	CHECK_EQ_INT(linetable_locations(cont_first, sizeof(cont_first), 10, 0), -1);
 	CHECK_EQ_INT(linetable_locations(long_varint, sizeof(long_varint), 10, 0), -1);

@@ -29,15 +29,24 @@ static const char *joined(const uint32_t *ids, size_t n)
 
 static void base_in(struct pp_merge_in *in)
 {
-	*in = (struct pp_merge_in){ 0 };
+	*in = (struct pp_merge_in){0};
 	in->m_native_truncated = id("[native stack truncated]");
 	in->m_truncated = id("[truncated]");
 	in->m_unknown = id("[unknown]");
 }
 
-#define N(name, sp, flags) { (sp), id(name), (flags) }
-#define PY(name) { id(name), false, 0 }
-#define B(addr) { 0, true, (addr) }
+#define N(name, sp, flags)                                                                                             \
+	{                                                                                                              \
+		(sp), id(name), (flags)                                                                                \
+	}
+#define PY(name)                                                                                                       \
+	{                                                                                                              \
+		id(name), false, 0                                                                                     \
+	}
+#define B(addr)                                                                                                        \
+	{                                                                                                              \
+		0, true, (addr)                                                                                        \
+	}
 #define EVAL (PP_SYM_EVAL | PP_SYM_HIDE | PP_SYM_INTERP)
 #define GLUE (PP_SYM_HIDE | PP_SYM_INTERP)
 
@@ -55,16 +64,21 @@ static void test_callback_by_address(void)
 {
 	struct pp_merge_in in;
 	struct pp_merge_native nat[] = {
-		N("spin", 0x1000, 0),		  N("_PyEval_EvalFrameDefault", 0x1100, EVAL),
-		N("_PyObject_Call", 0x1200, GLUE), N("ext_invoke", 0x1300, 0),
-		N("ext_call_back", 0x1400, 0),	  N("cfunction_call", 0x1500, GLUE),
-		N("_PyEval_EvalFrameDefault", 0x1600, EVAL), N("Py_BytesMain", 0x1700, PP_SYM_INTERP),
-		N("main", 0x1800, 0),		  N("_start", 0x1900, 0),
+		N("spin", 0x1000, 0),
+		N("_PyEval_EvalFrameDefault", 0x1100, EVAL),
+		N("_PyObject_Call", 0x1200, GLUE),
+		N("ext_invoke", 0x1300, 0),
+		N("ext_call_back", 0x1400, 0),
+		N("cfunction_call", 0x1500, GLUE),
+		N("_PyEval_EvalFrameDefault", 0x1600, EVAL),
+		N("Py_BytesMain", 0x1700, PP_SYM_INTERP),
+		N("main", 0x1800, 0),
+		N("_start", 0x1900, 0),
 	};
 	struct pp_merge_py py[] = {
 		PY("cb (x.py:30)"), B(0x1150), PY("caller (x.py:12)"), PY("<module> (x.py:40)"), B(0x1650),
 	};
-	uint32_t k[] = { id("do_syscall_64_[k]") };
+	uint32_t k[] = {id("do_syscall_64_[k]")};
 
 	base_in(&in);
 	in.native = nat;
@@ -87,10 +101,12 @@ static void test_prologue_eval(void)
 {
 	struct pp_merge_in in;
 	struct pp_merge_native nat[] = {
-		N("_PyEval_EvalFrameDefault", 0x1000, EVAL), N("ext_fn", 0x1100, 0),
-		N("_PyEval_EvalFrameDefault", 0x1200, EVAL), N("_start", 0x1300, 0),
+		N("_PyEval_EvalFrameDefault", 0x1000, EVAL),
+		N("ext_fn", 0x1100, 0),
+		N("_PyEval_EvalFrameDefault", 0x1200, EVAL),
+		N("_start", 0x1300, 0),
 	};
-	struct pp_merge_py py[] = { PY("f (a.py:1)"), B(0x1250) };
+	struct pp_merge_py py[] = {PY("f (a.py:1)"), B(0x1250)};
 
 	base_in(&in);
 	in.native = nat;
@@ -110,7 +126,7 @@ static void test_counting(void)
 		N("_PyEval_EvalFrameDefault", 0, EVAL),
 		N("main", 0, 0),
 	};
-	struct pp_merge_py py[] = { PY("g"), B(0), PY("f"), B(0) };
+	struct pp_merge_py py[] = {PY("g"), B(0), PY("f"), B(0)};
 
 	base_in(&in);
 	in.native = nat;
@@ -131,7 +147,7 @@ static void test_native_truncated(void)
 		N("_PyEval_EvalFrameDefault", 0x1100, EVAL),
 		N("ext", 0x1200, 0),
 	};
-	struct pp_merge_py py[] = { PY("inner"), B(0x1150), PY("outer"), PY("<module>"), B(0x9000) };
+	struct pp_merge_py py[] = {PY("inner"), B(0x1150), PY("outer"), PY("<module>"), B(0x9000)};
 
 	base_in(&in);
 	in.native = nat;
@@ -150,7 +166,7 @@ static void test_py_truncated(void)
 		N("_PyEval_EvalFrameDefault", 0x1000, EVAL),
 		N("main", 0x1100, 0),
 	};
-	struct pp_merge_py py[] = { PY("r"), PY("r"), PY("r") };
+	struct pp_merge_py py[] = {PY("r"), PY("r"), PY("r")};
 
 	base_in(&in);
 	in.native = nat;
@@ -170,7 +186,7 @@ static void test_py_truncated(void)
 static void test_native_only(void)
 {
 	struct pp_merge_in in;
-	struct pp_merge_native nat[] = { N("blas_thread_server", 0x1000, 0), N("start_thread", 0x1100, 0) };
+	struct pp_merge_native nat[] = {N("blas_thread_server", 0x1000, 0), N("start_thread", 0x1100, 0)};
 
 	base_in(&in);
 	in.native = nat;
@@ -186,7 +202,7 @@ static void test_native_only(void)
 static void test_bounded_output(void)
 {
 	struct pp_merge_in in;
-	struct pp_merge_native nat[] = { N("a", 0, 0), N("b", 0, 0), N("c", 0, 0) };
+	struct pp_merge_native nat[] = {N("a", 0, 0), N("b", 0, 0), N("c", 0, 0)};
 	uint32_t out[2];
 
 	base_in(&in);
