@@ -217,21 +217,29 @@ static struct pp_proc proc_config(const struct pp_target *t, const struct pp_pyr
 	};
 }
 
+/* On a terminal, one line rewritten every second; in a log, a line every 10 s. */
 static void progress(double elapsed, double total, uint64_t samples, bool final)
 {
 	static bool shown;
+	static double last_logged;
+	bool tty = isatty(STDERR_FILENO);
 
-	if (!isatty(STDERR_FILENO))
+	if (!tty && (final || elapsed - last_logged < 10))
 		return;
+	last_logged = elapsed;
+	if (final) {
+		if (shown)
+			fputc('\n', stderr);
+		return;
+	}
+	fputs(tty ? "\r" : "", stderr);
 	if (total > 0)
-		fprintf(stderr, "\rpybpfprof: %.0f/%.0f s, %llu samples   ", elapsed, total,
-			(unsigned long long)samples);
+		fprintf(stderr, "pybpfprof: %.0f/%.0f s, %llu samples", elapsed, total, (unsigned long long)samples);
 	else
-		fprintf(stderr, "\rpybpfprof: %.0f s, %llu samples (Ctrl-C to stop)   ", elapsed,
+		fprintf(stderr, "pybpfprof: %.0f s, %llu samples (Ctrl-C to stop)", elapsed,
 			(unsigned long long)samples);
-	shown = true;
-	if (final && shown)
-		fputc('\n', stderr);
+	fputs(tty ? "   " : "\n", stderr);
+	shown = tty;
 }
 
 static void install_signals(void)
