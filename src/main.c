@@ -202,6 +202,36 @@ static bool privileged(void)
 	return true;
 }
 
+/*
+ * The layout must read this process right before we sample with it. A
+ * process that is starting up or shutting down has no interpreter or
+ * half of one: look again for a moment before calling it a mismatch.
+ */
+static int check_target(const struct pp_target *t, const struct pp_pyruntime *rt)
+{
+	enum pp_check c = PP_CHECK_MISMATCH;
+	char why[256] = "";
+
+	for (int attempt = 0; attempt < 10; attempt++) {
+		c = selfcheck(t->pid, rt, why, sizeof(why));
+		if (c == PP_CHECK_OK)
+			return 0;
+		if (!target_alive(t->pid)) {
+			pp_err("process %d exited before sampling started", (int)t->pid);
+			return -1;
+		}
+		usleep(100 * 1000);
+	}
+	if (c == PP_CHECK_NOT_READY)
+		pp_err("Python %s in process %d has no running interpreter (%s): it is starting up or shutting down; "
+		       "try again",
+		       rt->version, (int)t->pid, why);
+	else
+		pp_err("Python %s in process %d does not have the layout this build expects (%s); not sampling",
+		       rt->version, (int)t->pid, why);
+	return -1;
+}
+
 static void on_record(void *ctx, const void *data, size_t size)
 {
 	pipeline_sample(ctx, data, size);
@@ -262,7 +292,7 @@ int main(int argc, char **argv)
 	struct pp_sampler *s = NULL;
 	struct pp_proc proc;
 	uint64_t counters[PP_NCOUNTERS], start, last_check;
-	char why[512], comm[64], *cmdline;
+	char why[512], comm[64], *start_line = NULL;
 	bool exited = false;
 	double elapsed = 0;
 	int rc = 1;
@@ -292,26 +322,22 @@ int main(int argc, char **argv)
 		target_close(&t);
 		goto fail_out;
 	}
-	if (selfcheck(t.pid, &rt, why, sizeof(why))) {
-		if (!target_alive(t.pid))
-			pp_err("process %d exited before sampling started", (int)t.pid);
-		else
-			pp_err("Python %s in process %d does not have the layout this build expects (%s); not sampling",
-			       rt.version, (int)t.pid, why);
+	if (check_target(&t, &rt)) {
 		pyruntime_free(&rt);
 		target_close(&t);
 		goto fail_out;
 	}
 	proc = proc_config(&t, &rt);
 	snprintf(comm, sizeof(comm), "%s", t.comm);
-	cmdline = pp_xstrdup(t.cmdline);
-	fprintf(stderr, "pybpfprof: sampling PID %d (%s) at %u Hz: Python %s, runtime in %s\n", (int)t.pid, cmdline,
-		o.frequency, rt.version, rt.path);
-	free(cmdline);
+	start_line = pp_xasprintf("pybpfprof: sampling PID %d (%s) at %u Hz: Python %s, runtime in %s\n",
+				  (int)t.pid, t.cmdline, o.frequency, rt.version, rt.path);
 
 	pl = pipeline_new(&(struct pp_pipeline_opts){.show_interp = o.interp_frames, .no_threads = o.no_threads});
 	if (pipeline_add_process(pl, &t, &rt)) {
-		pp_err("cannot read the mappings of process %d (did it exit?)", (int)o.pid);
+		if (!target_alive(o.pid))
+			pp_err("process %d exited before sampling started", (int)o.pid);
+		else
+			pp_err("cannot read the mappings of process %d: %s", (int)o.pid, strerror(errno));
 		target_close(&t);
 		pyruntime_free(&rt);
 		goto fail;
@@ -331,6 +357,12 @@ int main(int argc, char **argv)
 		pp_err("cannot hand process %d to the BPF sampler", (int)o.pid);
 		goto fail;
 	}
+	if (!target_alive(o.pid)) {
+		pp_err("process %d exited before sampling started", (int)o.pid);
+		goto fail;
+	}
+	/* Said only now: from this line on, the target is being sampled. */
+	fputs(start_line, stderr);
 
 	start = last_check = pp_now_ns();
 	while (!stop_signal) {
@@ -387,10 +419,12 @@ int main(int argc, char **argv)
 fail:
 	outfile_abort(&out);
 done:
+	free(start_line);
 	sampler_close(s);
 	pipeline_free(pl);
 	return rc;
 fail_out:
 	outfile_abort(&out);
+	free(start_line);
 	return 1;
 }

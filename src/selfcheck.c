@@ -63,7 +63,7 @@ static int check_frames(pid_t pid, const struct pp_layout *l, uint64_t tstate, i
 	return 0;
 }
 
-int selfcheck(pid_t pid, const struct pp_pyruntime *rt, char *why, size_t whylen)
+enum pp_check selfcheck(pid_t pid, const struct pp_pyruntime *rt, char *why, size_t whylen)
 {
 	const struct pp_layout *l = rt->layout;
 	const struct pp_offsets *o = &l->bpf;
@@ -72,33 +72,33 @@ int selfcheck(pid_t pid, const struct pp_pyruntime *rt, char *why, size_t whylen
 	char sub[160] = "";
 
 	if (procmem_read_u64(pid, rt->runtime + (uint64_t)o->runtime_interp_head, &interp) || !interp) {
-		snprintf(why, whylen, "the runtime has no interpreter (not initialised yet, or the layout is wrong)");
-		return -1;
+		snprintf(why, whylen, "the runtime has no interpreter");
+		return PP_CHECK_NOT_READY;
 	}
 	if (procmem_read_u64(pid, interp + (uint64_t)o->interp_tstate_head, &ts)) {
 		snprintf(why, whylen, "cannot read the interpreter's thread list");
-		return -1;
+		return PP_CHECK_MISMATCH;
 	}
 	for (; ts && nthreads < PP_CHECK_THREADS; nthreads++) {
 		uint64_t back;
 
 		if (procmem_read_u64(pid, ts + (uint64_t)l->tstate_interp, &back) || back != interp) {
 			snprintf(why, whylen, "a thread state does not point back to its interpreter");
-			return -1;
+			return PP_CHECK_MISMATCH;
 		}
 		if (check_frames(pid, l, ts, &codes, sub, sizeof(sub))) {
 			snprintf(why, whylen, "%s", sub[0] ? sub : "cannot read a thread's frames");
-			return -1;
+			return PP_CHECK_MISMATCH;
 		}
 		if (procmem_read_u64(pid, ts + (uint64_t)o->tstate_next, &ts)) {
 			snprintf(why, whylen, "cannot read the thread list");
-			return -1;
+			return PP_CHECK_MISMATCH;
 		}
 	}
 	if (!nthreads) {
 		snprintf(why, whylen, "the interpreter has no thread");
-		return -1;
+		return PP_CHECK_NOT_READY;
 	}
 	pp_debug("selfcheck: %d threads, %d code objects checked", nthreads, codes);
-	return 0;
+	return PP_CHECK_OK;
 }

@@ -8,7 +8,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* 0 if the layout reads this process right; else -1 and why (one line). */
-int selfcheck(pid_t pid, const struct pp_pyruntime *rt, char *why, size_t whylen);
+enum pp_check {
+	PP_CHECK_OK = 0,
+	PP_CHECK_NOT_READY, /* no interpreter or thread yet (starting up or shutting down) */
+	PP_CHECK_MISMATCH,  /* the layout does not read this process right */
+};
+
+/* Whether the layout reads this process right; why gets one line if not. */
+enum pp_check selfcheck(pid_t pid, const struct pp_pyruntime *rt, char *why, size_t whylen);
 
 #endif

@@ -1,0 +1,1334 @@
+#!/usr/bin/python3
+"""pybpfprof test harness (standard library only; run by /usr/bin/python3).
+
+    tests/run.py [--bin PATH]... [--unit PATH]... [-k SUBSTR] [options]
+
+Runs, in order:
+  1. self-tests of this harness's parsers and checkers on handcrafted
+     folded samples (tests/data/), including samples that MUST fail;
+  2. C unit-test binaries given with --unit (one test each: exit 0 = pass);
+  3. end-to-end tests (root only): for every interpreter in INTERPRETERS
+     that exists, build tests/ext for it, then run every e2e test against
+     every profiler binary given with --bin (default: $PP_BIN or
+     build/pybpfprof).
+
+Prints one line per test: "PASS name", "FAIL name: reason" or
+"SKIP name: reason" (indented "# ..." lines add detail), and ends with
+exactly one line "N passed, N failed, N skipped". Exit status 1 if any
+test failed.
+
+Artifacts of every e2e test (profile, profiler stderr, ground truth) are
+kept under --workdir (default build/test-work/) for post-mortems.
+"""
+import argparse
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(REPO, "tests")
+WORKLOADS = os.path.join(TESTS, "workloads")
+DATA = os.path.join(TESTS, "data")
+
+# Interpreters the e2e tests run against: (tag, path). A missing one is
+# reported as SKIP with its path, never silently ignored.
+INTERPRETERS = [
+    ("debian-3.11", "/usr/bin/python3.11"),
+    ("pyenv-3.11.7", "/root/.pyenv/versions/3.11.7/bin/python3.11"),
+]
+# An interpreter version the first profiler build is not expected to support.
+UNSUPPORTED_INTERPRETER = "/root/.pyenv/versions/3.6.15/bin/python3.6"
+
+DEFAULT_SECONDS = 5
+DEFAULT_FREQUENCY = 499
+NONEXISTENT_PID = 4194303          # above any Linux pid_max (2^22)
+
+SHARE_TOLERANCE = 0.03             # ground truth: +-3 percentage points
+MODULE_FRAME_MIN = 0.95            # share of samples under <module>
+NESTING_MIN = 1.0                  # share of C samples under their caller
+SPIN_UNDER_BURN_MIN = 0.90         # pptest_burn_* followed by pptest_spin_*
+SAMPLE_RATE_BOUNDS = (0.5, 1.15)   # main-thread samples / (freq * seconds)
+THREAD_MIN_SAMPLES = 50
+
+GT_NAMES = ("py_busy", "c_gil", "c_nogil", "py_callback")
+THREAD_BODIES = {
+    "main": "main_join_body",
+    "py_spinner": "py_spinner_body",
+    "c_nogil": "c_nogil_thread_body",
+    "sleeper": "sleeper_body",
+}
+THREAD_COMMS = {"py_spinner": "pp-spinner", "c_nogil": "pp-nogil",
+                "sleeper": "pp-sleeper"}
+MARK_TRUNCATED = "[truncated]"
+MARK_NATIVE_TRUNCATED = "[native stack truncated]"
+
+
+# --------------------------------------------------------------------------
+# Folded-stack parsing
+# --------------------------------------------------------------------------
+
+FOLDED_RE = re.compile(r"^(.+) (\d+)$")
+PYFRAME_RE = re.compile(r"^(.+) \((.+):(-?\d+)\)$")
+PROCESS_RE = re.compile(r"^(.*) \((\d+)\)$")
+THREAD_RE = re.compile(r"^thread (.*) \((\d+)\)$")
+
+
+class ParseError(Exception):
+    pass
+
+
+class Stack:
+    """One folded line: frames root first, and its sample count."""
+
+    __slots__ = ("frames", "count", "line")
+
+    def __init__(self, frames, count, line):
+        self.frames = frames
+        self.count = count
+        self.line = line
+
+    @property
+    def tid(self):
+        m = THREAD_RE.match(self.frames[1]) if len(self.frames) > 1 else None
+        return int(m.group(2)) if m else None
+
+    def __repr__(self):
+        return "Stack(%r)" % self.line
+
+
+def parse_folded(text):
+    """Parse folded output; raise ParseError on any malformed line.
+
+    Frames are split on ';' (a ';' inside a file name would break this;
+    test workloads have no such names)."""
+    stacks = []
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if line == "":
+            continue
+        m = FOLDED_RE.match(line)
+        if not m:
+            raise ParseError("line %d is not 'frames COUNT': %r"
+                             % (lineno, line[:200]))
+        frames = m.group(1).split(";")
+        if any(f == "" for f in frames):
+            raise ParseError("line %d has an empty frame: %r"
+                             % (lineno, line[:200]))
+        stacks.append(Stack(frames, int(m.group(2)), line))
+    return stacks
+
+
+def py_frame(frame):
+    """(qualname, filename, line) of a Python frame, else None."""
+    m = PYFRAME_RE.match(frame)
+    if not m:
+        return None
+    return m.group(1), m.group(2), int(m.group(3))
+
+
+def is_py(frame):
+    return PYFRAME_RE.match(frame) is not None
+
+
+def py_index(frames, qualname, filename=None, start=0):
+    """Index of the first Python frame named qualname at or after start."""
+    for i in range(start, len(frames)):
+        p = py_frame(frames[i])
+        if p and p[0] == qualname and (filename is None or p[1] == filename):
+            return i
+    return -1
+
+
+def native_index(frames, name, start=0):
+    for i in range(start, len(frames)):
+        if frames[i] == name:
+            return i
+    return -1
+
+
+def has_py(stack, qualname, filename=None):
+    return py_index(stack.frames, qualname, filename) >= 0
+
+
+def has_native(stack, name):
+    return native_index(stack.frames, name) >= 0
+
+
+def count_py(stack, qualname):
+    return sum(1 for f in stack.frames
+               if (py_frame(f) or ("",))[0] == qualname)
+
+
+def total(stacks):
+    return sum(s.count for s in stacks)
+
+
+def of_thread(stacks, tid):
+    return [s for s in stacks if s.tid == tid]
+
+
+def example(stacks, limit=300):
+    """A short printable example of an offending stack."""
+    if not stacks:
+        return ""
+    line = stacks[0].line
+    return " e.g. %s" % (line if len(line) <= limit else "..." + line[-limit:])
+
+
+def source_line(path, needle):
+    """1-based number of the single line of path that contains needle."""
+    with open(path) as f:
+        hits = [i for i, l in enumerate(f, 1) if needle in l]
+    if len(hits) != 1:
+        raise ValueError("%r occurs %d times in %s" % (needle, len(hits), path))
+    return hits[0]
+
+
+# --------------------------------------------------------------------------
+# Checkers: pure functions returning a list of problems ([] = pass)
+# --------------------------------------------------------------------------
+
+def check_structure(stacks, pid, comm=None):
+    """Contract checks that hold for every profile of process pid."""
+    problems = []
+    seen = set()
+    for s in stacks:
+        if s.count <= 0:
+            problems.append("non-positive count: %r" % s.line[:200])
+        if len(s.frames) < 2:
+            problems.append("fewer than 2 frames: %r" % s.line[:200])
+            continue
+        m = PROCESS_RE.match(s.frames[0])
+        if not m or int(m.group(2)) != pid:
+            problems.append("frame 1 is not 'COMM (%d)': %r" % (pid, s.frames[0]))
+        elif comm is not None and m.group(1) != comm:
+            problems.append("frame 1 comm %r != %r" % (m.group(1), comm))
+        if not THREAD_RE.match(s.frames[1]):
+            problems.append("frame 2 is not 'thread COMM (TID)': %r" % s.frames[1])
+        key = ";".join(s.frames)
+        if key in seen:
+            problems.append("stack printed twice: %r" % s.line[:200])
+        seen.add(key)
+        if len(problems) > 5:
+            break
+    return problems
+
+
+def check_caller_lines(stacks, filename, edges):
+    """Line numbers of calling Python frames.
+
+    edges: (caller_qualname, callee, expected_line). A caller frame whose
+    next Python-or-callee frame is callee must show expected_line (the line
+    of the call). callee is a Python qualname or an exact native name."""
+    problems = []
+    for caller, callee, want in edges:
+        bad = []          # (stack, line shown)
+        for s in stacks:
+            got = caller_line(s.frames, caller, filename, callee)
+            if got is not None and got != want:
+                bad.append((s, got))
+        if bad:
+            problems.append("%d samples show %s calling %s at line %d, "
+                            "expected line %d;%s"
+                            % (total([b[0] for b in bad]), caller, callee,
+                               bad[0][1], want, example([bad[0][0]])))
+    return problems
+
+
+def caller_line(frames, caller, filename, callee):
+    """Line of the caller frame directly calling callee, else None.
+
+    Native frames other than callee between the two are skipped (hidden
+    interpreter machinery may or may not be shown)."""
+    i = py_index(frames, caller, filename)
+    while i >= 0:
+        for j in range(i + 1, len(frames)):
+            p = py_frame(frames[j])
+            if frames[j] == callee or (p and p[0] == callee):
+                return py_frame(frames[i])[2]
+            if p:
+                break
+        i = py_index(frames, caller, filename, i + 1)
+    return None
+
+
+def check_sample_rate(n, frequency, seconds, what):
+    lo, hi = SAMPLE_RATE_BOUNDS
+    expected = frequency * seconds
+    if not lo * expected <= n <= hi * expected:
+        return ["%s has %d samples, expected %d..%d (%d Hz x %g s)"
+                % (what, n, lo * expected, hi * expected, frequency, seconds)]
+    return []
+
+
+def nested(stacks, outer, inner):
+    """Split stacks into (ok, bad): outer must precede inner.
+
+    outer/inner: ("py", qualname) or ("native", name)."""
+    ok, bad = [], []
+    for s in stacks:
+        i = locate(s.frames, outer)
+        j = locate(s.frames, inner, i + 1 if i >= 0 else 0)
+        (ok if i >= 0 and j > i else bad).append(s)
+    return ok, bad
+
+
+def locate(frames, what, start=0):
+    kind, name = what
+    if kind == "py":
+        return py_index(frames, name, None, start)
+    return native_index(frames, name, start)
+
+
+def check_nesting(stacks, outer, inner, min_fraction=NESTING_MIN):
+    """Of the stacks containing inner, min_fraction must have outer above."""
+    having = [s for s in stacks if locate(s.frames, inner) >= 0]
+    if not having:
+        return ["no sample contains %s" % inner[1]]
+    ok, bad = nested(having, outer, inner)
+    if total(ok) < min_fraction * total(having):
+        return ["%d of %d samples with %s lack %s above it;%s"
+                % (total(bad), total(having), inner[1], outer[1], example(bad))]
+    return []
+
+
+def ground_truth_shares(stacks):
+    """Sample shares of the ground-truth phases among the given stacks."""
+    n = total(stacks)
+    sel = {
+        "py_busy": lambda s: has_py(s, "py_busy"),
+        "c_gil": lambda s: has_native(s, "pptest_burn_gil"),
+        "c_nogil": lambda s: has_native(s, "pptest_burn_nogil"),
+        "py_callback": lambda s: has_py(s, "py_callback"),
+    }
+    return {k: (total([s for s in stacks if f(s)]) / n if n else 0.0)
+            for k, f in sel.items()}
+
+
+def check_ground_truth(stacks, truth, pid, script, frequency, seconds):
+    """Shares vs. the workload's own measurement, nesting, lines, <module>."""
+    main = of_thread(stacks, pid)
+    n = total(main)
+    if n == 0:
+        return ["no samples for the main thread (tid %d)" % pid]
+    problems = check_sample_rate(n, frequency, seconds, "main thread")
+    shares = ground_truth_shares(main)
+    for k in GT_NAMES:
+        want = truth["shares"][k]
+        if abs(shares[k] - want) > SHARE_TOLERANCE:
+            problems.append("%s share %.1f%% vs measured %.1f%% (tolerance "
+                            "%.0f pp)" % (k, 100 * shares[k], 100 * want,
+                                          100 * SHARE_TOLERANCE))
+    problems += check_nesting(main, ("py", "c_gil_caller"),
+                              ("native", "pptest_burn_gil"))
+    problems += check_nesting(main, ("py", "c_nogil_caller"),
+                              ("native", "pptest_burn_nogil"))
+    problems += check_nesting(main, ("py", "callback_caller"),
+                              ("native", "pptest_call_back"))
+    problems += check_nesting(main, ("native", "pptest_call_back"),
+                              ("py", "py_callback"))
+    # DWARF unwinding through the -O2 extension: spin helpers are not
+    # inlined, so nearly every burn sample also has the spin frame below.
+    problems += check_nesting(main, ("native", "pptest_burn_gil"),
+                              ("native", "pptest_spin_gil"),
+                              SPIN_UNDER_BURN_MIN)
+    problems += check_nesting(main, ("native", "pptest_burn_nogil"),
+                              ("native", "pptest_spin_nogil"),
+                              SPIN_UNDER_BURN_MIN)
+    with_module = [s for s in main if has_py(s, "<module>", script)]
+    if total(with_module) < MODULE_FRAME_MIN * n:
+        without = [s for s in main if not has_py(s, "<module>", script)]
+        problems.append("only %.1f%% of samples contain '<module> (%s:…)' "
+                        "(need %.0f%%);%s"
+                        % (100.0 * total(with_module) / n, script,
+                           100 * MODULE_FRAME_MIN, example(without)))
+    line = lambda needle: source_line(script, needle)  # noqa: E731
+    problems += check_caller_lines(main, script, [
+        ("<module>", "main_loop", line("main_loop(STOP, STATS)")),
+        ("main_loop", "one_cycle", line("    one_cycle(stats)")),
+        ("one_cycle", "py_busy", line("py_busy(BUSY_MS)")),
+        ("one_cycle", "c_gil_caller", line("c_gil_caller(C_MS)")),
+        ("one_cycle", "c_nogil_caller", line("c_nogil_caller(C_MS)")),
+        ("one_cycle", "callback_caller", line("callback_caller(CALLBACKS)")),
+        ("c_gil_caller", "pptest_burn_gil", line("return pptest.burn_gil(ms)")),
+        ("c_nogil_caller", "pptest_burn_nogil",
+         line("return pptest.burn_nogil(ms)")),
+        ("callback_caller", "pptest_call_back",
+         line("return pptest.call_back(py_callback, n)")),
+    ])
+    return problems
+
+
+def check_threads(stacks, tids):
+    """Every thread's Python samples carry its own body, never another's."""
+    problems = []
+    for role, tid in sorted(tids.items()):
+        own = THREAD_BODIES[role]
+        others = [b for r, b in THREAD_BODIES.items() if r != role]
+        mine = of_thread(stacks, tid)
+        with_py = [s for s in mine if any(is_py(f) for f in s.frames)]
+        missing = [s for s in with_py if not has_py(s, own)]
+        if missing:
+            problems.append("%s thread (%d): %d samples with Python frames "
+                            "lack %s;%s" % (role, tid, total(missing), own,
+                                            example(missing)))
+        foreign = [s for s in mine if any(has_py(s, b) for b in others)]
+        if foreign:
+            problems.append("%s thread (%d): %d samples show another thread's "
+                            "body;%s" % (role, tid, total(foreign),
+                                         example(foreign)))
+        comm = THREAD_COMMS.get(role)
+        wrong = [s for s in mine if comm and s.frames[1] != "thread %s (%d)"
+                 % (comm, tid)]
+        if wrong:
+            problems.append("%s thread: frame 2 is %r, expected %r"
+                            % (role, wrong[0].frames[1],
+                               "thread %s (%d)" % (comm, tid)))
+        if role in ("py_spinner", "c_nogil") and total(mine) < THREAD_MIN_SAMPLES:
+            problems.append("%s thread (%d) has %d samples, need >= %d"
+                            % (role, tid, total(mine), THREAD_MIN_SAMPLES))
+    nogil = of_thread(stacks, tids["c_nogil"])
+    ok, _ = nested(nogil, ("py", "c_nogil_thread_body"),
+                   ("native", "pptest_spin_nogil"))
+    if total(ok) < 0.5 * total(nogil):
+        problems.append("only %d of %d c_nogil samples show pptest_spin_nogil "
+                        "under c_nogil_thread_body" % (total(ok), total(nogil)))
+    known = set(tids.values())
+    strangers = sorted({s.tid for s in stacks} - known, key=str)
+    if strangers:
+        problems.append("samples from unknown threads %s" % strangers)
+    return problems
+
+
+def check_recursion(stacks, depth, markers):
+    """Samples at the bottom have all `depth` recurse frames or a marker.
+
+    Returns (problems, number of samples with full depth, truncated)."""
+    bottom = [s for s in stacks if has_py(s, "recursion_bottom")]
+    if not bottom:
+        return ["no sample contains recursion_bottom"], 0, 0
+    problems = []
+    full = [s for s in bottom if count_py(s, "recurse") == depth]
+    too_many = [s for s in bottom if count_py(s, "recurse") > depth]
+    marked = [s for s in bottom if count_py(s, "recurse") < depth
+              and any(m in s.frames for m in markers)]
+    silent = [s for s in bottom if count_py(s, "recurse") < depth
+              and not any(m in s.frames for m in markers)]
+    if too_many:
+        problems.append("%d samples have more than %d recurse frames"
+                        % (total(too_many), depth))
+    if silent:
+        problems.append("%d samples silently lost recurse frames (have %d of "
+                        "%d, no %s marker)" % (total(silent),
+                                               count_py(silent[0], "recurse"),
+                                               depth, " or ".join(markers)))
+    return problems, total(full), total(marked)
+
+
+def check_clean_error(run, output_path=None):
+    """The error contract: exit 1, one stderr line, no output file."""
+    problems = run.crash_problems()
+    if run.rc != 1:
+        problems.append("exit code %s, expected 1" % run.rc)
+    lines = [l for l in run.stderr.strip().split("\n") if l.strip()]
+    if len(lines) != 1:
+        problems.append("stderr has %d lines, expected 1: %r"
+                        % (len(lines), run.stderr[-500:]))
+    if output_path and os.path.lexists(output_path) \
+            and not os.path.isdir(output_path):
+        problems.append("output file %s was created" % output_path)
+    return problems
+
+
+def check_profile_text(text, pid, min_samples=1):
+    """Parseable folded text with at least min_samples samples."""
+    try:
+        stacks = parse_folded(text)
+    except ParseError as e:
+        return ["unparseable output: %s" % e], []
+    problems = check_structure(stacks, pid)
+    if total(stacks) < min_samples:
+        problems.append("%d samples, expected >= %d" % (total(stacks), min_samples))
+    return problems, stacks
+
+
+# --------------------------------------------------------------------------
+# Processes: workloads and profiler runs
+# --------------------------------------------------------------------------
+
+class TestSkip(Exception):
+    pass
+
+
+class TestFail(Exception):
+    pass
+
+
+def read_lines(stream, sink):
+    """Drain stream into sink as (time, line); None at EOF."""
+    for raw in iter(stream.readline, b""):
+        sink.put((time.monotonic(), raw.decode("utf-8", "replace").rstrip("\n")))
+    sink.put((time.monotonic(), None))
+
+
+class Workload:
+    """A workload process; waits for READY and reaps itself promptly.
+
+    Prompt reaping matters: a zombie still has a /proc entry, so an
+    unreaped exited target would look alive to the profiler."""
+
+    def __init__(self, python, argv, ext_dir, artifacts, name="workload"):
+        env = dict(os.environ, PPTEST_EXT_DIR=ext_dir or "",
+                   PYTHONUNBUFFERED="1")
+        self.stderr_path = os.path.join(artifacts, name + ".stderr")
+        self.stderr_file = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen([python] + argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
+                                     stderr=self.stderr_file, env=env)
+        self.pid = self.proc.pid
+        self.lines = queue.Queue()
+        self.info = {}
+        threading.Thread(target=read_lines, args=(self.proc.stdout, self.lines),
+                         daemon=True).start()
+        self.exited = threading.Event()
+        threading.Thread(target=self._reap, daemon=True).start()
+
+    def _reap(self):
+        self.proc.wait()
+        self.exited.set()
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                _, line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TestFail("workload not READY after %ds (%s)"
+                               % (timeout, self.stderr_tail()))
+            if line is None:
+                self.exited.wait(5)
+                raise TestFail("workload exited with %s before READY (%s)"
+                               % (self.proc.returncode, self.stderr_tail()))
+            if line.startswith("TIDS "):
+                self.info["tids"] = json.loads(line[5:])
+            if line == "READY":
+                return self
+
+    def comm(self):
+        with open("/proc/%d/comm" % self.pid) as f:
+            return f.read().strip()
+
+    def stderr_tail(self):
+        self.stderr_file.flush()
+        with open(self.stderr_path, "rb") as f:
+            tail = f.read()[-400:].decode("utf-8", "replace").strip()
+        return "stderr: " + (tail or "<empty>")
+
+    def terminate(self, timeout=15):
+        """SIGTERM (workloads write results and exit 0), then SIGKILL."""
+        if not self.exited.is_set():
+            self.proc.send_signal(signal.SIGTERM)
+            if not self.exited.wait(timeout):
+                self.proc.kill()
+                self.exited.wait(5)
+        self.stderr_file.close()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.terminate()
+
+
+class ProfRun:
+    """One finished profiler run."""
+
+    def __init__(self):
+        self.rc = None
+        self.stdout = ""
+        self.stderr = ""
+        self.stderr_lines = []     # (time, line)
+        self.started = None        # monotonic time of launch
+        self.first_stderr = None   # monotonic time of the first stderr line
+        self.exited = None
+        self.timed_out = False
+
+    @property
+    def elapsed(self):
+        return self.exited - self.started
+
+    def crash_problems(self):
+        problems = []
+        if self.timed_out:
+            problems.append("profiler timed out and was killed")
+        elif self.rc is not None and self.rc < 0:
+            problems.append("profiler died of signal %d" % -self.rc)
+        for marker in ("AddressSanitizer", "LeakSanitizer",
+                       "UndefinedBehaviorSanitizer", "runtime error:"):
+            if marker in self.stderr:
+                problems.append("sanitizer report in stderr (%s)" % marker)
+                break
+        return problems
+
+    def summary(self):
+        return "rc=%s, stderr: %s" % (self.rc, self.stderr.strip()[-300:] or "<empty>")
+
+
+class Profiler:
+    """Starts a profiler binary and lets a test act while it runs."""
+
+    def __init__(self, binary, args, artifacts, name="profiler"):
+        self.run = ProfRun()
+        self.stdout_path = os.path.join(artifacts, name + ".stdout")
+        self.stderr_path = os.path.join(artifacts, name + ".stderr")
+        with open(os.path.join(artifacts, name + ".cmd"), "w") as f:
+            f.write(" ".join([binary] + args) + "\n")
+        self.stdout_file = open(self.stdout_path, "wb")
+        self.run.started = time.monotonic()
+        self.proc = subprocess.Popen([binary] + args, stdin=subprocess.DEVNULL,
+                                     stdout=self.stdout_file,
+                                     stderr=subprocess.PIPE)
+        self.lines = queue.Queue()
+        threading.Thread(target=read_lines, args=(self.proc.stderr, self.lines),
+                         daemon=True).start()
+
+    def _drain(self, timeout=0.0):
+        """Move queued stderr lines into the run; False at EOF."""
+        try:
+            t, line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return True
+        if line is None:
+            return False
+        if self.run.first_stderr is None:
+            self.run.first_stderr = t
+        self.run.stderr_lines.append((t, line))
+        return True
+
+    def wait_started(self, timeout=20):
+        """Wait for the profiler's first stderr line (its start line)."""
+        deadline = time.monotonic() + timeout
+        while self.run.first_stderr is None and time.monotonic() < deadline:
+            if self.proc.poll() is not None and self.lines.empty():
+                break
+            self._drain(0.05)
+        return self.run.first_stderr is not None
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def finish(self, timeout):
+        """Wait for exit (kill after timeout) and collect everything."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.run.timed_out = True
+            self.proc.kill()
+            self.proc.wait()
+        self.run.exited = time.monotonic()
+        while self._drain(5):
+            pass
+        self.stdout_file.close()
+        self.run.rc = self.proc.returncode
+        self.run.stderr = "".join(l + "\n" for _, l in self.run.stderr_lines)
+        with open(self.stderr_path, "w") as f:
+            f.write(self.run.stderr)
+        with open(self.stdout_path, "rb") as f:
+            self.run.stdout = f.read().decode("utf-8", "replace")
+        return self.run
+
+
+def profile_args(pid, seconds=DEFAULT_SECONDS, frequency=DEFAULT_FREQUENCY,
+                 output=None):
+    args = ["--pid", str(pid)]
+    if seconds is not None:
+        args += ["--seconds", str(seconds)]
+    if frequency is not None:
+        args += ["--frequency", str(frequency)]
+    if output is not None:
+        args += ["--output", output]
+    return args
+
+
+def run_profiler(binary, args, artifacts, timeout, name="profiler"):
+    return Profiler(binary, args, artifacts, name).finish(timeout)
+
+
+def read_output(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+# --------------------------------------------------------------------------
+# Test context and reporting
+# --------------------------------------------------------------------------
+
+class Reporter:
+    def __init__(self, name_filter):
+        self.counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+        self.name_filter = name_filter
+
+    def wanted(self, name):
+        return not self.name_filter or self.name_filter in name
+
+    def report(self, status, name, reason=None, notes=()):
+        self.counts[status] += 1
+        line = status + " " + name
+        if reason:
+            line += ": " + reason.replace("\n", " | ")
+        print(line, flush=True)
+        for note in notes:
+            print("  # " + note, flush=True)
+
+    def run(self, name, fn, *args, force=False):
+        """Run fn(*args) -> notes; exceptions become FAIL/SKIP lines.
+
+        force: run even if -k filters the name out (a prerequisite)."""
+        if not force and not self.wanted(name):
+            return None
+        try:
+            notes = fn(*args) or []
+        except TestSkip as e:
+            self.report("SKIP", name, str(e))
+            return False
+        except TestFail as e:
+            self.report("FAIL", name, str(e))
+            return False
+        except Exception as e:  # a harness bug must not hide other results
+            tb = traceback.format_exc().strip().split("\n")
+            self.report("FAIL", name, "harness error: %r" % e, tb[-6:])
+            return False
+        self.report("PASS", name, None, notes)
+        return True
+
+    def final(self):
+        c = self.counts
+        print("%d passed, %d failed, %d skipped" % (c["PASS"], c["FAIL"], c["SKIP"]),
+              flush=True)
+        return 1 if c["FAIL"] else 0
+
+
+def fail_if(problems, artifacts=None):
+    if problems:
+        where = " (artifacts: %s)" % os.path.relpath(artifacts) if artifacts else ""
+        raise TestFail("; ".join(problems[:6]) + where)
+
+
+class Env:
+    """What one e2e test needs: interpreter, ext dir, binary, artifact dir."""
+
+    def __init__(self, workdir, seconds, interp_tag=None, python=None,
+                 ext_dir=None, binary=None, bin_tag=None):
+        self.workdir = workdir
+        self.seconds = seconds
+        self.interp_tag = interp_tag
+        self.python = python
+        self.ext_dir = ext_dir
+        self.binary = binary
+        self.bin_tag = bin_tag
+
+    def artifacts(self, test):
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", "%s-%s-%s"
+                      % (test, self.interp_tag or "any", self.bin_tag))
+        path = os.path.join(self.workdir, safe)
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path)
+        return path
+
+    def workload(self, script, args, artifacts, name="workload"):
+        path = os.path.join(WORKLOADS, script)
+        argv = [path] + args + (["--ext-dir", self.ext_dir] if self.ext_dir else [])
+        return Workload(self.python, argv, self.ext_dir, artifacts, name)
+
+
+# --------------------------------------------------------------------------
+# End-to-end tests (each returns a list of notes or raises TestFail/Skip)
+# --------------------------------------------------------------------------
+
+def profile_workload(env, wl, art, seconds, frequency=DEFAULT_FREQUENCY):
+    """Profile a running workload to a file; return (run, stacks)."""
+    out = os.path.join(art, "profile.folded")
+    run = run_profiler(env.binary, profile_args(wl.pid, seconds, frequency, out),
+                       art, timeout=seconds + 90)
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    fail_if(problems, art)
+    if not os.path.exists(out):
+        fail_if(["--output file not written"], art)
+    problems, stacks = check_profile_text(read_output(out), wl.pid)
+    fail_if(problems, art)
+    return run, stacks
+
+
+def test_ground_truth(env):
+    art = env.artifacts("ground_truth")
+    script = os.path.join(WORKLOADS, "ground_truth.py")
+    truth_path = os.path.join(art, "truth.json")
+    with env.workload("ground_truth.py", ["--truth", truth_path], art) as wl:
+        wl.wait_ready()
+        comm = wl.comm()
+        run, stacks = profile_workload(env, wl, art, env.seconds)
+        if wl.terminate() != 0:
+            fail_if(["workload exit code %s (%s)"
+                     % (wl.proc.returncode, wl.stderr_tail())], art)
+    with open(truth_path) as f:
+        truth = json.load(f)
+    problems = check_structure(stacks, wl.pid, comm)
+    problems += check_ground_truth(stacks, truth, wl.pid, script,
+                                   DEFAULT_FREQUENCY, env.seconds)
+    fail_if(problems, art)
+    shares = ground_truth_shares(of_thread(stacks, wl.pid))
+    return ["shares profiled/measured: " + ", ".join(
+        "%s %.1f/%.1f%%" % (k, 100 * shares[k], 100 * truth["shares"][k])
+        for k in GT_NAMES) + "; %d samples" % total(stacks)]
+
+
+def test_threads(env):
+    art = env.artifacts("threads")
+    with env.workload("threads.py", [], art) as wl:
+        wl.wait_ready()
+        run, stacks = profile_workload(env, wl, art, env.seconds)
+    tids = wl.info.get("tids")
+    if not tids:
+        fail_if(["workload printed no TIDS line"], art)
+    fail_if(check_threads(stacks, tids), art)
+    return ["samples per thread: " + ", ".join(
+        "%s %d" % (r, total(of_thread(stacks, t))) for r, t in sorted(tids.items()))]
+
+
+def test_recursion(env, depth, markers, seconds, burn_gil):
+    art = env.artifacts("recursion_%d" % depth)
+    args = [str(depth)] + (["--burn-gil"] if burn_gil else [])
+    with env.workload("recursion.py", args, art) as wl:
+        wl.wait_ready()
+        run, stacks = profile_workload(env, wl, art, seconds)
+    problems, full, marked = check_recursion(stacks, depth, markers)
+    fail_if(problems, art)
+    return ["%d samples with all %d frames, %d marked truncated"
+            % (full, depth, marked)]
+
+
+def test_recursion_300(env):
+    return test_recursion(env, 300, (MARK_TRUNCATED, MARK_NATIVE_TRUNCATED),
+                          env.seconds, burn_gil=True)
+
+
+def test_recursion_2000(env):
+    # A 2000-frame Python stack exceeds any sane BPF walk limit: the profile
+    # must say so with [truncated] rather than cut it silently.
+    return test_recursion(env, 2000, (MARK_TRUNCATED,), 3, burn_gil=False)
+
+
+def test_output_file(env):
+    art = env.artifacts("output_file")
+    with env.workload("ground_truth.py", [], art) as wl:
+        wl.wait_ready()
+        run, stacks = profile_workload(env, wl, art, 3)
+    return ["%d stacks, %d samples" % (len(stacks), total(stacks))]
+
+
+def test_output_stdout(env):
+    art = env.artifacts("output_stdout")
+    with env.workload("ground_truth.py", [], art) as wl:
+        wl.wait_ready()
+        run = run_profiler(env.binary, profile_args(wl.pid, 3), art, timeout=90)
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    fail_if(problems, art)
+    problems, stacks = check_profile_text(run.stdout, wl.pid)
+    fail_if(problems, art)
+    return ["%d stacks, %d samples" % (len(stacks), total(stacks))]
+
+
+def test_sigint(env):
+    """No --seconds: SIGINT after 2 s must still produce a full profile."""
+    art = env.artifacts("sigint")
+    out = os.path.join(art, "profile.folded")
+    with env.workload("ground_truth.py", [], art) as wl:
+        wl.wait_ready()
+        prof = Profiler(env.binary, profile_args(wl.pid, None, DEFAULT_FREQUENCY, out),
+                        art)
+        started = prof.wait_started()
+        time.sleep(2)
+        prof.signal(signal.SIGINT)
+        run = prof.finish(timeout=60)
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s after SIGINT (%s)" % (run.rc, run.summary()))
+    fail_if(problems, art)
+    if not os.path.exists(out):
+        fail_if(["no output file after SIGINT"], art)
+    text = read_output(out)
+    problems, stacks = check_profile_text(text, wl.pid, min_samples=100)
+    if text and not text.endswith("\n"):
+        problems.append("output does not end with a newline (cut short?)")
+    fail_if(problems, art)
+    notes = ["%d samples in ~2 s" % total(stacks)]
+    if not started:
+        notes.append("no stderr start line within 20 s; SIGINT sent anyway")
+    return notes
+
+
+def test_target_exits_early(env):
+    """The target exits while the profiler is still setting up."""
+    art = env.artifacts("target_exits_early")
+    out = os.path.join(art, "profile.folded")
+    wl = Workload(env.python, ["-c", "import time; time.sleep(0.2)"], None, art)
+    run = run_profiler(env.binary, profile_args(wl.pid, 5, DEFAULT_FREQUENCY, out),
+                       art, timeout=60)
+    wl.terminate()
+    if run.rc == 1:
+        fail_if(check_clean_error(run, out), art)
+        notes = ["clean error: " + run.stderr.strip()]
+        if not re.search(r"exit|no process|not running|gone", run.stderr, re.I):
+            # Not a contract violation, but a misleading diagnosis (e.g. a
+            # layout error for a target that is merely finalizing).
+            notes.append("NOTE: the message does not say the target exited")
+        return notes
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s, expected 1 (error) or 0 (%s)"
+                        % (run.rc, run.summary()))
+    elif not os.path.exists(out):
+        problems.append("exit 0 but no output file")
+    elif not re.search(r"exit", run.stderr, re.I):
+        problems.append("exit 0 but stderr does not mention the target exiting")
+    else:
+        problems += check_profile_text(read_output(out), wl.pid, 0)[0]
+    fail_if(problems, art)
+    return ["target exit during setup reported as success (exit 0)"]
+
+
+def test_target_exits_during_sampling(env):
+    art = env.artifacts("target_exits_during_sampling")
+    out = os.path.join(art, "profile.folded")
+    with env.workload("ground_truth.py", [], art) as wl:
+        wl.wait_ready()
+        prof = Profiler(env.binary, profile_args(wl.pid, 5, DEFAULT_FREQUENCY, out),
+                        art)
+        prof.wait_started()
+        time.sleep(1)
+        wl.terminate()            # exits 0 within one ~85 ms cycle
+        run = prof.finish(timeout=60)
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    if not re.search(r"exit", run.stderr, re.I):
+        problems.append("stderr does not mention that the target exited: %r"
+                        % run.stderr[-300:])
+    fail_if(problems, art)
+    if not os.path.exists(out):
+        fail_if(["no output file written"], art)
+    problems, stacks = check_profile_text(read_output(out), wl.pid, min_samples=1)
+    fail_if(problems, art)
+    return ["%d samples; profiler ran %.1f s" % (total(stacks), run.elapsed)]
+
+
+# Interpreter-independent error tests (run once per binary) ---------------
+
+def expect_clean_error(env, art, pid, extra_check=None):
+    out = os.path.join(art, "profile.folded")
+    run = run_profiler(env.binary, profile_args(pid, 5, DEFAULT_FREQUENCY, out),
+                       art, timeout=60)
+    problems = check_clean_error(run, out)
+    if extra_check and not problems:
+        problems += extra_check(run)
+    fail_if(problems, art)
+    return ["stderr: " + run.stderr.strip()]
+
+
+def test_nonexistent_pid(env):
+    return expect_clean_error(env, env.artifacts("nonexistent_pid"), NONEXISTENT_PID)
+
+
+def test_reaped_pid(env):
+    art = env.artifacts("reaped_pid")
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return expect_clean_error(env, art, p.pid)
+
+
+def test_not_cpython(env):
+    art = env.artifacts("not_cpython")
+    p = subprocess.Popen(["sleep", "60"])
+    try:
+        def mentions_python(run):
+            if not re.search(r"python", run.stderr, re.I):
+                return ["message does not say the target is not CPython: %r"
+                        % run.stderr.strip()]
+            return []
+        return expect_clean_error(env, art, p.pid, mentions_python)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_unsupported_version(env):
+    if not os.path.exists(UNSUPPORTED_INTERPRETER):
+        raise TestSkip("%s not found" % UNSUPPORTED_INTERPRETER)
+    art = env.artifacts("unsupported_version")
+    out = os.path.join(art, "profile.folded")
+    wl = Workload(UNSUPPORTED_INTERPRETER,
+                  ["-c", "import time\nprint('READY', flush=True)\n"
+                         "while True: sum(range(1000)); time.sleep(0.001)"],
+                  None, art)
+    try:
+        wl.wait_ready()
+        run = run_profiler(env.binary, profile_args(wl.pid, 2, DEFAULT_FREQUENCY, out),
+                           art, timeout=60)
+    finally:
+        wl.terminate()
+    if run.rc == 0:
+        problems, stacks = check_profile_text(read_output(out), wl.pid, 1)
+        fail_if(run.crash_problems() + problems, art)
+        return ["SUPPORTED: %s profiled (%d samples)"
+                % (os.path.basename(UNSUPPORTED_INTERPRETER), total(stacks))]
+    problems = check_clean_error(run, out)
+    versions = set(re.findall(r"\b[23]\.\d+\b", run.stderr)) - {"3.6"}
+    if not problems and not versions:
+        problems.append("message names no supported version: %r" % run.stderr.strip())
+    fail_if(problems, art)
+    return ["REJECTED cleanly: " + run.stderr.strip()]
+
+
+def idle_python_target(art):
+    """Any live CPython process, for tests about the profiler's own input."""
+    wl = Workload(sys.executable, ["-c", "import time\nprint('READY', flush=True)\n"
+                                         "time.sleep(120)"], None, art)
+    try:
+        return wl.wait_ready()
+    except TestFail:
+        wl.terminate()
+        raise
+
+
+def check_rejected_output(env, art, out_path, seconds=10):
+    with idle_python_target(art) as wl:
+        run = run_profiler(env.binary, profile_args(wl.pid, seconds, DEFAULT_FREQUENCY,
+                                                    out_path), art, timeout=60)
+    problems = check_clean_error(run, out_path)
+    # "Before sampling": a profiler that only noticed at the end would have
+    # needed the full --seconds.
+    if run.elapsed > seconds - 2:
+        problems.append("took %.1f s: the output path was not checked before "
+                        "sampling" % run.elapsed)
+    fail_if(problems, art)
+    return ["stderr: " + run.stderr.strip()]
+
+
+def test_output_missing_dir(env):
+    art = env.artifacts("output_missing_dir")
+    out = "/nonexistent-dir/x.folded"
+    if os.path.exists(os.path.dirname(out)):
+        raise TestSkip("%s exists on this machine" % os.path.dirname(out))
+    return check_rejected_output(env, art, out)
+
+
+def test_output_is_directory(env):
+    art = env.artifacts("output_is_directory")
+    target_dir = os.path.join(art, "a-directory")
+    os.makedirs(target_dir)
+    notes = check_rejected_output(env, art, target_dir)
+    if not os.path.isdir(target_dir) or os.listdir(target_dir):
+        raise TestFail("the directory given as --output was modified")
+    return notes
+
+
+E2E_PER_INTERPRETER = [
+    ("ground_truth", test_ground_truth),
+    ("threads", test_threads),
+    ("recursion_300", test_recursion_300),
+    ("recursion_2000", test_recursion_2000),
+    ("output_file", test_output_file),
+    ("output_stdout", test_output_stdout),
+    ("sigint", test_sigint),
+    ("bad_input.target_exits_early", test_target_exits_early),
+    ("bad_input.target_exits_during_sampling", test_target_exits_during_sampling),
+]
+E2E_PER_BINARY = [
+    ("bad_input.nonexistent_pid", test_nonexistent_pid),
+    ("bad_input.reaped_pid", test_reaped_pid),
+    ("bad_input.not_cpython", test_not_cpython),
+    ("bad_input.unsupported_version", test_unsupported_version),
+    ("bad_input.output_missing_dir", test_output_missing_dir),
+    ("bad_input.output_is_directory", test_output_is_directory),
+]
+
+
+# --------------------------------------------------------------------------
+# Self-tests of the parsers and checkers on handcrafted samples
+# --------------------------------------------------------------------------
+
+def expand_template(path, script):
+    """Fill @FILE@ and @LINE:needle@ in a handcrafted sample."""
+    lines = [l for l in read_output(path).split("\n")
+             if l and not l.startswith("#")]
+    text = "".join(l + "\n" for l in lines)
+    text = re.sub(r"@LINE:(.+?)@", lambda m: str(source_line(script, m.group(1))),
+                  text)
+    return text.replace("@FILE@", script)
+
+
+def mutate(text, old, new, count=1):
+    if old not in text:
+        raise AssertionError("self-test mutation target %r not in sample" % old)
+    return text.replace(old, new, count)
+
+
+def expect(problems, should_fail, what):
+    if should_fail and not problems:
+        raise TestFail("checker accepted a broken sample: " + what)
+    if not should_fail and problems:
+        raise TestFail("checker rejected a good sample (%s): %s"
+                       % (what, "; ".join(problems)))
+
+
+def selftest_parse():
+    good = "a (1);thread a (1);main;f (/x.py:3) 5\na (1);thread a (1);[unknown] 1\n"
+    stacks = parse_folded(good)
+    assert [s.count for s in stacks] == [5, 1]
+    assert py_frame("outer.<locals>.inner (/a b/c.py:-1)") == \
+        ("outer.<locals>.inner", "/a b/c.py", -1)
+    assert py_frame("python3.11 (1234)") is None
+    assert py_frame("do_syscall_64_[k]") is None
+    assert stacks[0].tid == 1
+    for bad in ("a (1);thread a (1);main 5x", "a (1);;main 3", "no-count",
+                "a (1);thread a (1) -3"):
+        try:
+            parse_folded(bad + "\n")
+        except ParseError:
+            continue
+        raise TestFail("parse_folded accepted %r" % bad)
+    expect(check_structure(parse_folded(good + good), 1), True, "duplicate stacks")
+    expect(check_structure(stacks, 2), True, "wrong pid")
+    expect(check_structure(parse_folded("a (1);main;f 1\n"), 1), True,
+           "missing thread frame")
+    expect(check_structure(stacks, 1, "a"), False, "good structure")
+
+
+def selftest_ground_truth():
+    script = os.path.join(WORKLOADS, "ground_truth.py")
+    text = expand_template(os.path.join(DATA, "ground_truth.folded.in"), script)
+    with open(os.path.join(DATA, "ground_truth.truth.json")) as f:
+        truth = json.load(f)
+
+    def check(t):
+        stacks = parse_folded(t)
+        return check_structure(stacks, 4242) + check_ground_truth(
+            stacks, truth, 4242, script, frequency=200, seconds=5)
+
+    expect(check(text), False, "handcrafted ground truth")
+    # A C function shown above its Python caller must be caught.
+    expect(check(mutate(text, "c_gil_caller (", "c_gil_callerX (")), True,
+           "missing Python caller")
+    # A callback not under the C function that called it.
+    expect(check(mutate(text, "pptest_call_back;pptest_invoke;PyObject_CallObject;",
+                        "")), True, "callback not under pptest_call_back")
+    # Shares off by more than the tolerance.
+    expect(check(mutate(text, "pptest_spin_nogil 230", "pptest_spin_nogil 330")),
+           True, "c_nogil share too high")
+    # Wrong line number of a calling frame.
+    gil_line = source_line(script, "return pptest.burn_gil(ms)")
+    expect(check(mutate(text, "ground_truth.py:%d)" % gil_line,
+                        "ground_truth.py:%d)" % (gil_line + 1))), True,
+           "wrong caller line")
+    # <module> missing from many samples.
+    expect(check(re.sub(r"<module> \([^)]*\);", "", text, count=3)), True,
+           "<module> missing")
+    # Every count tripled: shares still right, but the rate is absurd
+    # (e.g. one sample per CPU instead of per thread).
+    tripled = re.sub(r" (\d+)$", lambda m: " %d" % (3 * int(m.group(1))), text,
+                     flags=re.M)
+    expect(check(tripled), True, "sample rate")
+
+
+def selftest_threads():
+    text = expand_template(os.path.join(DATA, "threads.folded.in"),
+                           os.path.join(WORKLOADS, "threads.py"))
+    tids = {"main": 100, "py_spinner": 101, "c_nogil": 102, "sleeper": 103}
+    expect(check_threads(parse_folded(text), tids), False, "handcrafted threads")
+    # The nogil thread showing the spinner's Python stack: wrong thread state.
+    bad = mutate(text, "c_nogil_thread_body (", "py_spinner_body (")
+    expect(check_threads(parse_folded(bad), tids), True, "foreign body")
+    bad = mutate(text, "thread pp-nogil (102)", "thread pp-nogil (101)")
+    expect(check_threads(parse_folded(bad), tids), True, "samples moved threads")
+
+
+def recursion_stack(depth, present, marker=None):
+    frames = ["python3.11 (7)", "thread python3.11 (7)", "main", "Py_BytesMain"]
+    if marker:
+        frames.append(marker)
+    frames += ["<module> (/r.py:60)", "main (/r.py:57)"]
+    frames += ["recurse (/r.py:48)"] * (present - 1) + ["recurse (/r.py:49)"]
+    frames += ["recursion_bottom (/r.py:35)", "bottom_step (/r.py:26)"]
+    return ";".join(frames) + " 10\n"
+
+
+def selftest_recursion():
+    ok = recursion_stack(300, 300) + recursion_stack(300, 120, MARK_TRUNCATED)
+    both = (MARK_TRUNCATED, MARK_NATIVE_TRUNCATED)
+    problems, full, marked = check_recursion(parse_folded(ok), 300, both)
+    expect(problems, False, "full + marked recursion")
+    assert (full, marked) == (10, 10), (full, marked)
+    silent = recursion_stack(300, 299)
+    expect(check_recursion(parse_folded(silent), 300, both)[0], True,
+           "silently cut recursion")
+    dup = recursion_stack(300, 301)
+    expect(check_recursion(parse_folded(dup), 300, both)[0], True,
+           "duplicated recursion frames")
+    native_only = recursion_stack(2000, 200, MARK_NATIVE_TRUNCATED)
+    expect(check_recursion(parse_folded(native_only), 2000, (MARK_TRUNCATED,))[0],
+           True, "depth 2000 cut without [truncated]")
+
+
+def selftest_error_contract():
+    run = ProfRun()
+    run.rc, run.stderr = 1, "pybpfprof: no such process: 4194303\n"
+    expect(check_clean_error(run), False, "clean error")
+    run.stderr = "starting\npybpfprof: no such process\n"
+    expect(check_clean_error(run), True, "two stderr lines")
+    run.rc, run.stderr = 1, "==1==ERROR: AddressSanitizer: heap-use-after-free\n"
+    expect(check_clean_error(run), True, "sanitizer report")
+    run.rc, run.stderr = -11, "x\n"
+    expect(check_clean_error(run), True, "crash")
+
+
+SELFTESTS = [
+    ("selftest.parse", selftest_parse),
+    ("selftest.ground_truth_checker", selftest_ground_truth),
+    ("selftest.threads_checker", selftest_threads),
+    ("selftest.recursion_checker", selftest_recursion),
+    ("selftest.error_contract_checker", selftest_error_contract),
+]
+
+
+# --------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------
+
+def run_unit(path):
+    try:
+        p = subprocess.run([path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=300)
+    except FileNotFoundError:
+        raise TestFail("%s not found" % path)
+    except subprocess.TimeoutExpired:
+        raise TestFail("timed out after 300 s")
+    if p.returncode != 0:
+        out = p.stdout.decode("utf-8", "replace").rstrip()
+        sys.stdout.write("\n".join("  | " + l for l in out.split("\n")[-60:]) + "\n")
+        raise TestFail("exit code %d (output above)" % p.returncode)
+    return []
+
+
+def build_ext(tag, python):
+    out = os.path.join(REPO, "build", "ext", tag)
+    p = subprocess.run(["sh", os.path.join(TESTS, "ext", "build.sh"), python, out],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise TestFail(p.stdout.decode("utf-8", "replace").strip()[-800:])
+    return out
+
+
+def display_path(path):
+    rel = os.path.relpath(path, REPO)
+    return path if rel.startswith("..") else rel
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--bin", action="append", default=[], metavar="PATH",
+                   help="profiler binary to test (repeatable; default "
+                        "$PP_BIN or build/pybpfprof)")
+    p.add_argument("--unit", action="append", default=[], metavar="PATH",
+                   help="C unit-test binary (repeatable; exit 0 = pass)")
+    p.add_argument("--python", action="append", default=[], metavar="TAG=PATH",
+                   help="replace the default interpreter list (repeatable)")
+    p.add_argument("-k", dest="name_filter", metavar="SUBSTR",
+                   help="only run tests whose name contains SUBSTR")
+    p.add_argument("--seconds", type=int, default=DEFAULT_SECONDS,
+                   help="profile length of the main e2e tests (default 5)")
+    p.add_argument("--workdir", default=os.path.join(REPO, "build", "test-work"),
+                   help="where test artifacts are kept")
+    p.add_argument("--no-e2e", action="store_true",
+                   help="only self-tests and unit tests (no root needed)")
+    return p.parse_args(argv)
+
+
+def interpreters(args):
+    if not args.python:
+        return INTERPRETERS
+    pairs = []
+    for spec in args.python:
+        tag, sep, path = spec.partition("=")
+        if not sep:
+            tag, path = os.path.basename(spec), spec
+        pairs.append((tag, path))
+    return pairs
+
+
+def run_e2e(rep, args):
+    binaries = [os.path.abspath(b) for b in args.bin] or \
+        [os.path.abspath(os.environ.get("PP_BIN") or os.path.join(REPO, "build",
+                                                                    "pybpfprof"))]
+    if os.geteuid() != 0:
+        rep.report("SKIP", "e2e", "not root (the profiler needs root)")
+        return
+    os.makedirs(args.workdir, exist_ok=True)
+    usable_bins = []
+    for b in binaries:
+        if os.access(b, os.X_OK):
+            usable_bins.append((display_path(b), b))
+        else:
+            rep.report("FAIL", "binary[%s]" % display_path(b),
+                       "not found or not executable (build it first)")
+    # Interpreter-independent tests, once per binary.
+    for bin_tag, b in usable_bins:
+        env = Env(args.workdir, args.seconds, binary=b, bin_tag=bin_tag,
+                  python=sys.executable)
+        for name, fn in E2E_PER_BINARY:
+            rep.run("%s[%s]" % (name, bin_tag), fn, env)
+    for tag, python in interpreters(args):
+        if not os.access(python, os.X_OK):
+            rep.report("SKIP", "interpreter[%s]" % tag,
+                       "%s NOT FOUND: its e2e tests did not run" % python)
+            continue
+        names = ["%s[%s,%s]" % (n, tag, bt) for n, _ in E2E_PER_INTERPRETER
+                 for bt, _ in usable_bins]
+        if not any(rep.wanted(n) for n in names):
+            continue
+        ext_dir = []
+        if not rep.run("build_ext[%s]" % tag,
+                       lambda: ext_dir.append(build_ext(tag, python)), force=True):
+            continue
+        for bin_tag, b in usable_bins:
+            env = Env(args.workdir, args.seconds, tag, python, ext_dir[0], b, bin_tag)
+            for name, fn in E2E_PER_INTERPRETER:
+                rep.run("%s[%s,%s]" % (name, tag, bin_tag), fn, env)
+
+
+def main(argv):
+    args = parse_args(argv)
+    rep = Reporter(args.name_filter)
+    for name, fn in SELFTESTS:
+        rep.run(name, fn)
+    for path in args.unit:
+        rep.run("unit[%s]" % display_path(os.path.abspath(path)), run_unit, path)
+    if not args.no_e2e:
+        run_e2e(rep, args)
+    return rep.final()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
