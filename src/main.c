@@ -401,6 +401,9 @@ int main(int argc, char **argv)
 	{
 		const struct pp_stats *st = pipeline_stats(pl);
 
+		pp_debug("user stack copied per sample: %.0f bytes on average, %llu at most",
+			 st->samples ? (double)st->stack_bytes / (double)st->samples : 0.0,
+			 (unsigned long long)st->stack_max);
 		if (exited)
 			fprintf(stderr, "pybpfprof: process %d (%s) exited after %.1f s; wrote what was sampled\n",
 				(int)o.pid, comm, elapsed);

@@ -215,6 +215,9 @@ void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
 		return;
 	}
 	pl->stats.samples++;
+	pl->stats.stack_bytes += r.s->stack_len;
+	if (r.s->stack_len > pl->stats.stack_max)
+		pl->stats.stack_max = r.s->stack_len;
 	dwfl = unwinder_dwfl(ps->unw);
 
 	if (!(r.s->flags & PP_S_NO_USER_REGS)) {
