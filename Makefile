@@ -75,7 +75,7 @@ test: deps
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all unit
 	@python3 tests/run.py --bin build/pybpfprof --bin build/asan/pybpfprof \
-		$(foreach u,$(UNIT_BINS),--unit $(u) --unit build/asan/tests/$(notdir $(u)))
+		$(foreach u,$(UNIT_BINS),--unit $(u) --unit build/asan/tests/$(notdir $(u))) --unit tests/unit/check_format.sh
 
 bench: deps all
 	@python3 bench/bench.py

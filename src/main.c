@@ -329,8 +329,8 @@ int main(int argc, char **argv)
 	}
 	proc = proc_config(&t, &rt);
 	snprintf(comm, sizeof(comm), "%s", t.comm);
-	start_line = pp_xasprintf("pybpfprof: sampling PID %d (%s) at %u Hz: Python %s, runtime in %s\n",
-				  (int)t.pid, t.cmdline, o.frequency, rt.version, rt.path);
+	start_line = pp_xasprintf("pybpfprof: sampling PID %d (%s) at %u Hz: Python %s, runtime in %s\n", (int)t.pid,
+				  t.cmdline, o.frequency, rt.version, rt.path);
 
 	pl = pipeline_new(&(struct pp_pipeline_opts){.show_interp = o.interp_frames, .no_threads = o.no_threads});
 	if (pipeline_add_process(pl, &t, &rt)) {

@@ -223,11 +223,9 @@ void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
 	if (!(r.s->flags & PP_S_NO_USER_REGS)) {
 		end = unwind_sample(ps->unw, r.s, r.stack, pl->natives, PP_MAX_NATIVE, &nnative);
 		/* A PC in no module means new mappings (dlopen): look again. */
-		if (end == PP_UNWIND_TRUNCATED && nnative && !dwfl_addrmodule(dwfl, pl->natives[nnative - 1].pc)) {
-			unwinder_refresh(ps->unw);
-			symbolizer_flush(ps->sym);
+		if (end == PP_UNWIND_TRUNCATED && nnative && !dwfl_addrmodule(dwfl, pl->natives[nnative - 1].pc) &&
+		    unwinder_refresh(ps->unw))
 			end = unwind_sample(ps->unw, r.s, r.stack, pl->natives, PP_MAX_NATIVE, &nnative);
-		}
 	}
 	for (size_t i = 0; i < nnative; i++) {
 		struct pp_symbol sym = symbolize_native(ps->sym, dwfl, pl->natives[i].pc, pl->natives[i].activation);

@@ -29,7 +29,7 @@ struct pp_stats {
 	uint64_t no_tstate; /* samples of threads that run no Python */
 	uint64_t unknown_pid; /* records of processes not (or no longer) followed */
 	uint64_t stack_bytes; /* user stack bytes received, in all */
-	uint64_t stack_max;   /* the largest user stack copy */
+	uint64_t stack_max; /* the largest user stack copy */
 };
 
 struct pp_pipeline;

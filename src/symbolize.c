@@ -13,8 +13,26 @@ struct sym_entry {
 	struct pp_symbol sym;
 };
 
+/* A module's functions sorted by address, built once: libdw's own lookup
+ * scans the whole symbol table on every call. */
+struct msym {
+	uint64_t addr, size; /* absolute (bias applied) */
+	uint32_t name; /* offset into modsyms.names */
+	uint32_t rank; /* among aliases: 0 global, 1 weak, 2 local */
+};
+
+struct modsyms {
+	uint64_t low, high;
+	char *path;
+	struct msym *syms;
+	size_t n;
+	char *names;
+};
+
 struct pp_symbolizer {
 	char *interp_path;
+	struct modsyms *mods;
+	size_t nmods, mods_cap;
 	struct sym_entry *slots;
 	size_t cap, len;
 	/* Names handed out; freed together. */
@@ -108,16 +126,15 @@ void symbolizer_free(struct pp_symbolizer *s)
 		return;
 	free_names(s);
 	free(s->names);
+	for (size_t i = 0; i < s->nmods; i++) {
+		free(s->mods[i].path);
+		free(s->mods[i].syms);
+		free(s->mods[i].names);
+	}
+	free(s->mods);
 	free(s->slots);
 	free(s->interp_path);
 	free(s);
-}
-
-void symbolizer_flush(struct pp_symbolizer *s)
-{
-	memset(s->slots, 0, s->cap * sizeof(*s->slots));
-	s->len = 0;
-	free_names(s);
 }
 
 static const char *keep_name(struct pp_symbolizer *s, char *name)
@@ -125,6 +142,90 @@ static const char *keep_name(struct pp_symbolizer *s, char *name)
 	pp_grow((void **)&s->names, &s->names_cap, s->nnames + 1, sizeof(char *));
 	s->names[s->nnames++] = name;
 	return name;
+}
+
+static int msym_cmp(const void *a, const void *b)
+{
+	const struct msym *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	/* Among aliases, the sized one first, then the exported name
+	 * (__libc_start_main rather than __libc_start_main_alias_2). */
+	if ((x->size != 0) != (y->size != 0))
+		return x->size ? -1 : 1;
+	return x->rank < y->rank ? -1 : x->rank > y->rank;
+}
+
+static void modsyms_build(struct modsyms *ms, Dwfl_Module *m)
+{
+	int n = dwfl_module_getsymtab(m);
+	size_t cap = 0, names_len = 0, names_cap = 0;
+
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr value;
+		GElf_Word shndx;
+		const char *name = dwfl_module_getsym_info(m, i, &sym, &value, &shndx, NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info);
+		size_t len;
+
+		if (!name || !*name || !value || sym.st_shndx == SHN_UNDEF ||
+		    (type != STT_FUNC && type != STT_GNU_IFUNC))
+			continue;
+		len = strlen(name) + 1;
+		pp_grow((void **)&ms->syms, &cap, ms->n + 1, sizeof(*ms->syms));
+		pp_grow((void **)&ms->names, &names_cap, names_len + len, 1);
+		memcpy(ms->names + names_len, name, len);
+		ms->syms[ms->n++] = (struct msym){.addr = value,
+						  .size = sym.st_size,
+						  .name = (uint32_t)names_len,
+						  .rank = GELF_ST_BIND(sym.st_info) == STB_GLOBAL ? 0
+							  : GELF_ST_BIND(sym.st_info) == STB_WEAK ? 1
+												  : 2};
+		names_len += len;
+	}
+	if (ms->n)
+		qsort(ms->syms, ms->n, sizeof(*ms->syms), msym_cmp);
+}
+
+static struct modsyms *modsyms_get(struct pp_symbolizer *s, Dwfl_Module *m, const char *path)
+{
+	Dwarf_Addr low, high;
+	struct modsyms *ms;
+
+	dwfl_module_info(m, NULL, &low, &high, NULL, NULL, NULL, NULL);
+	for (size_t i = 0; i < s->nmods; i++)
+		if (s->mods[i].low == low && s->mods[i].high == high && strcmp(s->mods[i].path, path) == 0)
+			return &s->mods[i];
+	pp_grow((void **)&s->mods, &s->mods_cap, s->nmods + 1, sizeof(*s->mods));
+	ms = &s->mods[s->nmods++];
+	*ms = (struct modsyms){.low = low, .high = high, .path = pp_xstrdup(path)};
+	modsyms_build(ms, m);
+	return ms;
+}
+
+/* The function holding addr, or NULL. */
+static const char *modsyms_find(const struct modsyms *ms, uint64_t addr)
+{
+	size_t lo = 0, hi = ms->n;
+
+	if (!ms->n || addr < ms->syms[0].addr)
+		return NULL;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ms->syms[mid].addr <= addr)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	/* Among symbols at the same address the preferred one sorts first. */
+	while (lo > 0 && ms->syms[lo - 1].addr == ms->syms[lo].addr)
+		lo--;
+	if (ms->syms[lo].size && addr - ms->syms[lo].addr >= ms->syms[lo].size)
+		return NULL; /* past its end: a static function the table does not list */
+	return ms->names + ms->syms[lo].name;
 }
 
 /*
@@ -190,11 +291,9 @@ static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t add
 	struct pp_symbol r = {0};
 	Dwfl_Module *m = dwfl_addrmodule(dwfl, addr);
 	const char *mainfile = NULL, *modname, *name = NULL;
-	GElf_Off off;
-	GElf_Sym sym;
 
 	if (!m) {
-		r.name = keep_name(s, pp_xasprintf("[unknown+0x%" PRIx64 "]", addr));
+		r.name = "[unknown]";
 		return r;
 	}
 	modname = dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, &mainfile, NULL);
@@ -202,11 +301,7 @@ static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t add
 		mainfile = modname ? modname : "?";
 	if (strcmp(mainfile, s->interp_path) == 0 || (modname && strcmp(modname, s->interp_path) == 0))
 		r.flags |= PP_SYM_INTERP;
-	name = dwfl_module_addrinfo(m, addr, &off, &sym, NULL, NULL, NULL);
-	/* A symbol whose size does not cover addr is a neighbour of a static
-	 * function the symbol table does not list: not this function's name. */
-	if (name && sym.st_size && off >= sym.st_size)
-		name = NULL;
+	name = modsyms_find(modsyms_get(s, m, mainfile), addr);
 	if (name && *name) {
 		/* "__libc_start_main@@GLIBC_2.34": the version is noise here. */
 		r.name = keep_name(s, pp_xstrndup(name, strcspn(name, "@")));
@@ -238,6 +333,9 @@ struct pp_symbol symbolize_native(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t 
 		i = (i + 1) & (s->cap - 1);
 	if (s->slots[i].pc)
 		return s->slots[i].sym;
+	/* A PC in no module is not cached: a dlopen may map it later. */
+	if (!dwfl_addrmodule(dwfl, addr))
+		return (struct pp_symbol){.name = "[unknown]"};
 	if ((s->len + 1) * 2 > s->cap) {
 		struct sym_entry *old = s->slots;
 		size_t oldcap = s->cap;

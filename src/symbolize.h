@@ -25,8 +25,6 @@ struct pp_symbolizer *symbolizer_new(const char *interp_path);
 void symbolizer_free(struct pp_symbolizer *s);
 /* Symbolizes a native PC; exact is false for return addresses (looked up at pc-1). */
 struct pp_symbol symbolize_native(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t pc, bool exact);
-/* Drops cached results, after the mappings changed. */
-void symbolizer_flush(struct pp_symbolizer *s);
 
 /* Kernel symbols from /proc/kallsyms. */
 struct pp_ksyms;

@@ -117,11 +117,12 @@ void unwinder_free(struct pp_unwinder *u)
 	free(u);
 }
 
-void unwinder_refresh(struct pp_unwinder *u)
+bool unwinder_refresh(struct pp_unwinder *u)
 {
 	if (pp_now_ns() - u->last_refresh_ns < 1000000000ULL)
-		return;
+		return false;
 	report_modules(u);
+	return true;
 }
 
 Dwfl *unwinder_dwfl(struct pp_unwinder *u)

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define PP_MAX_NATIVE 256
+#define PP_MAX_NATIVE 2048
 
 struct pp_native_frame {
 	uint64_t pc; /* the frame's PC; for callers, the return address */
@@ -34,8 +34,9 @@ struct pp_unwinder;
  * /proc/PID/root the files are read through. */
 struct pp_unwinder *unwinder_new(pid_t pid);
 void unwinder_free(struct pp_unwinder *u);
-/* Re-reads the process's mappings (after a dlopen), at most once a second. */
-void unwinder_refresh(struct pp_unwinder *u);
+/* Re-reads the process's mappings (after a dlopen), at most once a second;
+ * true if it did. */
+bool unwinder_refresh(struct pp_unwinder *u);
 /* Unwinds one sample; stack points to s->stack_len bytes copied at s->stack_base. */
 enum pp_unwind_end unwind_sample(struct pp_unwinder *u, const struct pp_sample *s, const uint8_t *stack,
 				 struct pp_native_frame *out, size_t max, size_t *n);

@@ -851,9 +851,9 @@ def test_output_stdout(env):
     return ["%d stacks, %d samples" % (len(stacks), total(stacks))]
 
 
-def test_sigint(env):
-    """No --seconds: SIGINT after 2 s must still produce a full profile."""
-    art = env.artifacts("sigint")
+def test_sigint(env, sig=signal.SIGINT, name="sigint"):
+    """No --seconds: SIGINT (or SIGTERM) after 2 s must still produce a full profile."""
+    art = env.artifacts(name)
     out = os.path.join(art, "profile.folded")
     with env.workload("ground_truth.py", [], art) as wl:
         wl.wait_ready()
@@ -861,14 +861,14 @@ def test_sigint(env):
                         art)
         started = prof.wait_started()
         time.sleep(2)
-        prof.signal(signal.SIGINT)
+        prof.signal(sig)
         run = prof.finish(timeout=60)
     problems = run.crash_problems()
     if run.rc != 0:
-        problems.append("exit code %s after SIGINT (%s)" % (run.rc, run.summary()))
+        problems.append("exit code %s after %s (%s)" % (run.rc, name, run.summary()))
     fail_if(problems, art)
     if not os.path.exists(out):
-        fail_if(["no output file after SIGINT"], art)
+        fail_if(["no output file after %s" % name], art)
     text = read_output(out)
     problems, stacks = check_profile_text(text, wl.pid, min_samples=100)
     if text and not text.endswith("\n"):
@@ -878,6 +878,100 @@ def test_sigint(env):
     if not started:
         notes.append("no stderr start line within 20 s; SIGINT sent anyway")
     return notes
+
+
+def test_sigterm(env):
+    return test_sigint(env, signal.SIGTERM, "sigterm")
+
+
+def test_native_truncated(env):
+    """A native stack deeper than the copy (C-level recursion, 60 levels of
+    Python -> C -> Python, with --stack-size 16): the outer Python frames
+    still show, under the marker at the root side; the inner part is
+    merged as usual. The same workload with the default copy is complete."""
+    art = env.artifacts("native_truncated")
+    results = {}
+    for name, extra in (("short", ["--stack-size", "16"]), ("default", [])):
+        out = os.path.join(art, "profile-%s.folded" % name)
+        with env.workload("recursion.py", ["60", "--via-c"], art, name="workload-" + name) as wl:
+            wl.wait_ready()
+            # ~500 native frames a sample: 199 Hz keeps the ASan build's unwinding in step
+            run = run_profiler(env.binary, profile_args(wl.pid, 2, 199, out) + extra,
+                               art, timeout=90, name="profiler-" + name)
+            wl.terminate()
+        problems = run.crash_problems()
+        if run.rc != 0:
+            problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+        fail_if(problems, art)
+        problems, stacks = check_profile_text(read_output(out), wl.pid, min_samples=100)
+        fail_if(problems, art)
+        results[name] = of_thread(stacks, wl.pid)
+    problems = []
+    short, full = results["short"], results["default"]
+    bottom = [s for s in short if has_py(s, "recursion_bottom")]
+    marked = [s for s in bottom if MARK_NATIVE_TRUNCATED in s.frames]
+    misplaced = [s for s in marked if s.frames.index(MARK_NATIVE_TRUNCATED) != 2]
+    whole = [s for s in marked if count_py(s, "recurse_via_c") == 60 and has_py(s, "<module>")]
+    if total(marked) < 0.95 * total(bottom):
+        problems.append("only %d of %d samples carry %s with a 16 KB stack copy"
+                        % (total(marked), total(bottom), MARK_NATIVE_TRUNCATED))
+    if misplaced:
+        problems.append("marker not at the root side (right after the thread frame): "
+                        + example(misplaced))
+    if total(whole) < 0.95 * total(marked):
+        problems.append("outer Python frames lost under the marker: %d of %d marked samples "
+                        "show <module> and all 60 levels" % (total(whole), total(marked)))
+    full_bottom = [s for s in full if has_py(s, "recursion_bottom")]
+    full_marked = [s for s in full_bottom if MARK_NATIVE_TRUNCATED in s.frames]
+    if total(full_marked) > 0.01 * total(full_bottom):
+        problems.append("with the default copy %d of %d samples are still truncated"
+                        % (total(full_marked), total(full_bottom)))
+    problems += check_nesting(full, ("py", "recurse_via_c"), ("native", "pptest_call_back"))
+    fail_if(problems, art)
+    return ["16 KB copy: %d of %d samples marked, %d of them whole; default copy: %d of %d complete"
+            % (total(marked), total(bottom), total(whole),
+               total(full_bottom) - total(full_marked), total(full_bottom))]
+
+
+def test_no_privileges(env):
+    """Without root or the capabilities: one line that says so, exit 1."""
+    art = env.artifacts("no_privileges")
+    out = os.path.join(art, "unprivileged", "profile.folded")
+    os.makedirs(os.path.dirname(out))
+    os.chmod(os.path.dirname(out), 0o777)
+    with idle_python_target(art) as wl:
+        run = run_profiler("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                       "--inh-caps=-all", "--bounding-set=-all", env.binary]
+                           + profile_args(wl.pid, 2, DEFAULT_FREQUENCY, out),
+                           art, timeout=60)
+    problems = check_clean_error(run, out)
+    if not problems and not re.search(r"root|sudo|CAP_", run.stderr):
+        problems.append("message does not say root is needed: %r" % run.stderr.strip())
+    fail_if(problems, art)
+    return ["stderr: " + run.stderr.strip()]
+
+
+def test_help(env):
+    """--help lists every option with its default; --version answers."""
+    art = env.artifacts("help")
+    run = run_profiler(env.binary, ["--help"], art, timeout=30)
+    problems = []
+    if run.rc != 0:
+        problems.append("--help exit code %s" % run.rc)
+    text = run.stdout or ""
+    for opt in ("--pid", "--seconds", "--frequency", "--output", "--stack-size",
+                "--ringbuf-size", "--interp-frames", "--no-threads", "--verbose",
+                "--help", "--version"):
+        if opt not in text:
+            problems.append("--help does not mention %s" % opt)
+    for default in ("default: 99", "default: standard output", "default: until Ctrl-C"):
+        if default not in text:
+            problems.append("--help does not show %r" % default)
+    ver = run_profiler(env.binary, ["--version"], art, timeout=30, name="version")
+    if ver.rc != 0 or not re.search(r"pybpfprof \d+\.\d+", ver.stdout or ""):
+        problems.append("--version: exit %s, %r" % (ver.rc, ver.stdout))
+    fail_if(problems, art)
+    return []
 
 
 def test_target_exits_early(env):
@@ -1053,6 +1147,8 @@ E2E_PER_INTERPRETER = [
     ("output_file", test_output_file),
     ("output_stdout", test_output_stdout),
     ("sigint", test_sigint),
+    ("sigterm", test_sigterm),
+    ("native_truncated", test_native_truncated),
     ("bad_input.target_exits_early", test_target_exits_early),
     ("bad_input.target_exits_during_sampling", test_target_exits_during_sampling),
 ]
@@ -1063,6 +1159,8 @@ E2E_PER_BINARY = [
     ("bad_input.unsupported_version", test_unsupported_version),
     ("bad_input.output_missing_dir", test_output_missing_dir),
     ("bad_input.output_is_directory", test_output_is_directory),
+    ("bad_input.no_privileges", test_no_privileges),
+    ("help", test_help),
 ]
 
 
