@@ -6,6 +6,10 @@ unprofiled, profiled at 99 Hz and profiled at 999 Hz (the order rotates per
 round so slow drift on a busy 2-core machine hits every configuration),
 each for --duration seconds, and reports medians over the rounds of:
 
+  paired ratio the median over rounds of profiled / unprofiled throughput
+               within the same round (and its range): the figure to quote,
+               as it cancels drift between rounds
+
   throughput   profiled / unprofiled iterations per second, as counted by the
                workload itself inside the profiled window. This includes the
                BPF program's cost, which the kernel charges to the target.
@@ -28,6 +32,9 @@ The measurement window starts --margin seconds after the profiler's first
 stderr line (assumed to be printed when it starts sampling; the margin
 absorbs the difference) and ends --margin before start + --seconds; the
 unprofiled runs use the same window relative to their start.
+
+The workload runs pinned to CPU 0 and pybpfprof to CPU 1 (--no-pin to let
+the scheduler place them).
 
 Workloads run with OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=MKL_NUM_THREADS=1:
 one thread does all the work, so throughput does not depend on idle cores.
@@ -73,6 +80,8 @@ def parse_args(argv):
     p.add_argument("--root-frames", default=ROOT_FRAMES,
                    help="comma-separated frame names that count as the root")
     p.add_argument("--workdir", default=os.path.join(REPO, "build", "bench"))
+    p.add_argument("--no-pin", dest="pin", action="store_false",
+                   help="do not pin the workload to CPU 0 and pybpfprof to CPU 1")
     return p.parse_args(argv)
 
 
@@ -85,10 +94,20 @@ def workload_env():
     return env
 
 
+def pinned(args, cpu):
+    """preexec_fn pinning the child to one CPU: the workload and pybpfprof
+    then never share a core, so the ratio measures what sampling costs the
+    target (BPF runs on the target's CPU) rather than where the scheduler
+    happened to put the profiler on this 2-core machine."""
+    if not args.pin or (os.cpu_count() or 1) < 2:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
 def start_workload(args, kind, out):
     proc = subprocess.Popen([args.python, WORKLOAD, "--kind", kind, "--out", out],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            env=workload_env())
+                            env=workload_env(), preexec_fn=pinned(args, 0))
     line = proc.stdout.readline().decode().strip()
     if line != "READY":
         proc.kill()
@@ -132,7 +151,8 @@ def run_profiled(args, pid, freq, out):
            "--frequency", str(freq), "--output", out]
     launched = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=pinned(args, 1))
     lines = queue.Queue()
     threading.Thread(target=stderr_reader, args=(proc.stderr, lines),
                      daemon=True).start()
@@ -266,16 +286,21 @@ def print_table(args, results):
           "(window trimmed %g s each end)" % (os.path.basename(args.bin),
                                              args.duration, args.rounds,
                                              args.margin))
-    head = ("workload", "config", "iter/s", "ratio", "cpu/s total",
+    head = ("workload", "config", "iter/s", "ratio", "paired ratio (min-max)", "cpu/s total",
             "cpu/s steady", "root%", "notrunc%", "exit lat.", "samples")
     rows = []
     for (kind, freq), runs in results.items():
         base = median([r["ips"] for r in results[(kind, None)]])
         ips = median([r["ips"] for r in runs])
+        # Each round ran every config back to back: the ratio within a round
+        # cancels the slow drift of a shared machine.
+        paired = [r["ips"] / b["ips"] for r, b in zip(runs, results[(kind, None)]) if b["ips"]]
         rows.append((
             kind, "unprofiled" if freq is None else "%d Hz" % freq,
             fmt(ips, ".1f"),
             fmt(ips / base if base else None, ".3f"),
+            "-" if freq is None or not paired else "%.3f (%.3f-%.3f)" % (
+                median(paired), min(paired), max(paired)),
             fmt(median([r.get("cpu_total_per_s") for r in runs]), ".3f"),
             fmt(median([r.get("cpu_steady_per_s") for r in runs]), ".3f"),
             fmt(mul100(median([r.get("root") for r in runs])), ".1f"),

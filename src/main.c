@@ -232,9 +232,33 @@ static int check_target(const struct pp_target *t, const struct pp_pyruntime *rt
 	return -1;
 }
 
-static void on_record(void *ctx, const void *data, size_t size)
+/* After sampling ends, what is still buffered is processed for at most
+ * this long, so that the profile is written promptly; the rest is counted
+ * as dropped. */
+#define DRAIN_DEADLINE_NS (1000ULL * 1000 * 1000)
+
+/* One poll round handles records for at most this long, so that the
+ * main loop keeps checking the clock and signals however fast they come. */
+#define POLL_ROUND_NS (200ULL * 1000 * 1000)
+
+struct record_sink {
+	struct pp_pipeline *pl;
+	uint64_t round_end_ns;
+	uint64_t deadline_ns; /* 0 while sampling */
+	uint64_t dropped;
+};
+
+static int on_record(void *ctx, const void *data, size_t size)
 {
-	pipeline_sample(ctx, data, size);
+	struct record_sink *sink = ctx;
+	uint64_t now = pp_now_ns();
+
+	if (sink->deadline_ns && now > sink->deadline_ns) {
+		sink->dropped++;
+		return 0;
+	}
+	pipeline_sample(sink->pl, data, size);
+	return !sink->deadline_ns && now > sink->round_end_ns;
 }
 
 static struct pp_proc proc_config(const struct pp_target *t, const struct pp_pyruntime *rt)
@@ -291,6 +315,7 @@ int main(int argc, char **argv)
 	struct pp_pipeline *pl = NULL;
 	struct pp_sampler *s = NULL;
 	struct pp_proc proc;
+	struct record_sink sink = {0};
 	uint64_t counters[PP_NCOUNTERS], start, last_check;
 	char why[512], comm[64], *start_line = NULL;
 	bool exited = false;
@@ -332,7 +357,8 @@ int main(int argc, char **argv)
 	start_line = pp_xasprintf("pybpfprof: sampling PID %d (%s) at %u Hz: Python %s, runtime in %s\n", (int)t.pid,
 				  t.cmdline, o.frequency, rt.version, rt.path);
 
-	pl = pipeline_new(&(struct pp_pipeline_opts){.show_interp = o.interp_frames, .no_threads = o.no_threads});
+	sink.pl = pl =
+		pipeline_new(&(struct pp_pipeline_opts){.show_interp = o.interp_frames, .no_threads = o.no_threads});
 	if (pipeline_add_process(pl, &t, &rt)) {
 		if (!target_alive(o.pid))
 			pp_err("process %d exited before sampling started", (int)o.pid);
@@ -347,7 +373,7 @@ int main(int argc, char **argv)
 						   .stack_limit = o.stack_kb * 1024,
 						   .ringbuf_size = o.ringbuf_mb << 20,
 						   .on_record = on_record,
-						   .ctx = pl},
+						   .ctx = &sink},
 			 why, sizeof(why));
 	if (!s) {
 		pp_err("%s", why);
@@ -367,9 +393,12 @@ int main(int argc, char **argv)
 	start = last_check = pp_now_ns();
 	while (!stop_signal) {
 		uint64_t now;
-		int n = sampler_poll(s, 100);
+		int n;
 
-		if (n < 0 && n != -EINTR) {
+		sink.round_end_ns = pp_now_ns() + POLL_ROUND_NS;
+		n = sampler_poll(s, 100);
+
+		if (n < 0 && n != -EINTR && n != -EAGAIN) {
 			pp_err("reading the BPF ring buffer failed: %s", strerror(-n));
 			break;
 		}
@@ -386,6 +415,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	sink.deadline_ns = pp_now_ns() + DRAIN_DEADLINE_NS;
 	sampler_stop(s);
 	sampler_counters(s, counters);
 	progress(elapsed, o.seconds, pipeline_stats(pl)->samples, true);
@@ -410,12 +440,12 @@ int main(int argc, char **argv)
 		else if (stop_signal)
 			fprintf(stderr, "pybpfprof: stopped by %s after %.1f s\n", strsignal(stop_signal), elapsed);
 		fprintf(stderr,
-			"pybpfprof: %llu samples in %.1f s; lost: %llu (ring buffer full); incomplete: %llu native "
-			"unwind failed, "
-			"%llu Python walk failed, %llu Python stack truncated\n",
+			"pybpfprof: %llu samples in %.1f s; lost: %llu (ring buffer full), %llu (not processed "
+			"in time at exit); incomplete: %llu native unwind failed, %llu Python walk failed, %llu "
+			"Python stack truncated\n",
 			(unsigned long long)st->samples, elapsed, (unsigned long long)counters[PP_C_RINGBUF_FULL],
-			(unsigned long long)st->native_truncated, (unsigned long long)st->py_failed,
-			(unsigned long long)st->py_truncated);
+			(unsigned long long)sink.dropped, (unsigned long long)st->native_truncated,
+			(unsigned long long)st->py_failed, (unsigned long long)st->py_truncated);
 	}
 	rc = 0;
 	goto done;

@@ -7,7 +7,56 @@
 #include "pylayout.h"
 #include "util.h"
 
+#include <stdio.h>
+
+/* str and bytes objects: one layout up to 3.11 (PyASCIIObject has wstr), one after. */
+#define PP_STR_UNTIL_311 .str_length = 16, .str_state = 32, .str_ascii_size = 48, .str_compact_size = 72
+#define PP_STR_FROM_312	 .str_length = 16, .str_state = 32, .str_ascii_size = 40, .str_compact_size = 56
+#define PP_BYTES	 .bytes_size = 16, .bytes_data = 32
+
+/* <= 3.10: PyFrameObject chain from tstate->frame, one eval activation per
+ * frame, threads matched by pthread_self (thread_id), code in co_code. */
+#define PP_FRAMEOBJ_COMMON(lasti)                                                                                      \
+	.runtime_interp_head = 32, .interp_next = 0, .interp_tstate_head = 8, .tstate_next = 8, .tstate_tid = 176,     \
+	.tstate_frame = 24, .cframe_frame = -1, .cframe_previous = -1, .frame_code = 32, .frame_previous = 24,         \
+	.frame_instr = (lasti), .frame_is_entry = -1, .frame_owner = -1, .code_tag = 40, .instr_size = 4,              \
+	.tid_kind = PP_TID_PTHREAD, .walk_kind = PP_WALK_PER_FRAME, .owner_cstack = 0xff, .code_mask = ~0ULL
+
+#define PP_CODE_UNTIL_310                                                                                              \
+	.tstate_interp = 16, .co_filename = 104, .co_name = 112, .co_qualname = -1, .co_linetable = 120,               \
+	.co_firstlineno = 40, .co_code_adaptive = -1, .code_size = 176
+
 static const struct pp_layout layouts[] = {
+	{
+		.version = 0x0308,
+		.name = "3.8",
+		.bpf = {PP_FRAMEOBJ_COMMON(104)},
+		PP_CODE_UNTIL_310,
+		.instr_kind = PP_INSTR_LASTI_BYTES,
+		.linetable = PP_LT_LNOTAB,
+		PP_STR_UNTIL_311,
+		PP_BYTES,
+	},
+	{
+		.version = 0x0309,
+		.name = "3.9",
+		.bpf = {PP_FRAMEOBJ_COMMON(104)},
+		PP_CODE_UNTIL_310,
+		.instr_kind = PP_INSTR_LASTI_BYTES,
+		.linetable = PP_LT_LNOTAB,
+		PP_STR_UNTIL_311,
+		PP_BYTES,
+	},
+	{
+		.version = 0x030a,
+		.name = "3.10",
+		.bpf = {PP_FRAMEOBJ_COMMON(96)},
+		PP_CODE_UNTIL_310,
+		.instr_kind = PP_INSTR_LASTI_UNITS,
+		.linetable = PP_LT_310,
+		PP_STR_UNTIL_311,
+		PP_BYTES,
+	},
 	{
 		.version = 0x030b,
 		.name = "3.11",
@@ -43,12 +92,84 @@ static const struct pp_layout layouts[] = {
 		.code_size = 192,
 		.instr_kind = PP_INSTR_PTR_ADAPTIVE,
 		.linetable = PP_LT_LOCATIONS,
-		.str_length = 16,
-		.str_state = 32,
-		.str_ascii_size = 48,
-		.str_compact_size = 72,
-		.bytes_size = 16,
-		.bytes_data = 32,
+		PP_STR_UNTIL_311,
+		PP_BYTES,
+	},
+	{
+		.version = 0x030c,
+		.name = "3.12",
+		.bpf =
+			{
+				.runtime_interp_head = 40,
+				.interp_next = 0,
+				.interp_tstate_head = 72,
+				.tstate_next = 8,
+				.tstate_tid = 144, /* native_thread_id */
+				.tstate_frame = 56, /* cframe */
+				.cframe_frame = 0,
+				.cframe_previous = 8,
+				.frame_code = 0,
+				.frame_previous = 8,
+				.frame_instr = 56, /* prev_instr */
+				.frame_is_entry = -1,
+				.frame_owner = 70,
+				.code_tag = 68, /* co_firstlineno + co_nlocalsplus */
+				.instr_size = 8,
+				.tid_kind = PP_TID_NATIVE,
+				.walk_kind = PP_WALK_OWNER,
+				.owner_cstack = 3, /* FRAME_OWNED_BY_CSTACK: the eval loop's shim */
+				.code_mask = ~0ULL,
+			},
+		.tstate_interp = 16,
+		.co_filename = 112,
+		.co_name = 120,
+		.co_qualname = 128,
+		.co_linetable = 136,
+		.co_firstlineno = 68,
+		.co_code_adaptive = 192,
+		.code_size = 200,
+		.instr_kind = PP_INSTR_PTR_ADAPTIVE,
+		.linetable = PP_LT_LOCATIONS,
+		PP_STR_FROM_312,
+		PP_BYTES,
+	},
+	{
+		.version = 0x030d,
+		.name = "3.13",
+		.bpf =
+			{
+				.runtime_interp_head = 632,
+				.interp_next = 7264,
+				.interp_tstate_head = 7344,
+				.tstate_next = 8,
+				.tstate_tid = 160, /* native_thread_id */
+				.tstate_frame = 72, /* current_frame */
+				.cframe_frame = -1,
+				.cframe_previous = -1,
+				.frame_code = 0, /* f_executable */
+				.frame_previous = 8,
+				.frame_instr = 56, /* instr_ptr */
+				.frame_is_entry = -1,
+				.frame_owner = 70,
+				.code_tag = 68,
+				.instr_size = 8,
+				.tid_kind = PP_TID_NATIVE,
+				.walk_kind = PP_WALK_OWNER,
+				.owner_cstack = 3,
+				.code_mask = ~0ULL,
+			},
+		.tstate_interp = 16,
+		.co_filename = 112,
+		.co_name = 120,
+		.co_qualname = 128,
+		.co_linetable = 136,
+		.co_firstlineno = 68,
+		.co_code_adaptive = 200,
+		.code_size = 208,
+		.instr_kind = PP_INSTR_PTR_ADAPTIVE,
+		.linetable = PP_LT_LOCATIONS,
+		PP_STR_FROM_312,
+		PP_BYTES,
 	},
 };
 
@@ -64,5 +185,13 @@ const struct pp_layout *pylayout_for_version(uint32_t hexversion)
 
 const char *pylayout_supported(void)
 {
-	return "3.11";
+	static char list[128];
+
+	if (!list[0]) {
+		size_t o = 0;
+
+		for (size_t i = 0; i < PP_ARRAY_LEN(layouts); i++)
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", layouts[i].name);
+	}
+	return list;
 }

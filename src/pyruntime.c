@@ -4,6 +4,7 @@
 #include "procmem.h"
 #include "util.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,23 @@ static void fmt_version(struct pp_pyruntime *rt)
 		snprintf(rt->version, sizeof(rt->version), "%u.%u.%u", v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
 	else
 		snprintf(rt->version, sizeof(rt->version), "%u.%u", v >> 24, (v >> 16) & 0xff);
+}
+
+/*
+ * 3.13+ runtimes start with _Py_DebugOffsets: the cookie "xdebugpy", the
+ * version, then free_threaded (1 in Py_GIL_DISABLED builds, whose objects
+ * have another layout).
+ */
+static bool free_threaded(pid_t pid, const struct pp_pyruntime *rt)
+{
+	struct {
+		char cookie[8];
+		uint64_t version, free_threaded;
+	} head;
+
+	if (rt->hexversion < 0x030d0000 || procmem_read(pid, rt->runtime, &head, sizeof(head)))
+		return false;
+	return memcmp(head.cookie, "xdebugpy", 8) == 0 && head.free_threaded == 1;
 }
 
 enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyruntime *rt, char *why, size_t whylen)
@@ -109,6 +127,14 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 		return PP_RT_NOT_PYTHON;
 	}
 	fmt_version(rt);
+	if (free_threaded(t->pid, rt)) {
+		snprintf(why, whylen,
+			 "process %d runs a free-threaded (no-GIL) build of Python %s, which this build does not "
+			 "support "
+			 "(supported: %s, with the GIL)",
+			 (int)t->pid, rt->version, pylayout_supported());
+		return PP_RT_UNSUPPORTED;
+	}
 	rt->layout = pylayout_for_version(rt->hexversion);
 	if (!rt->layout) {
 		snprintf(why, whylen, "process %d runs Python %s, which this build does not support (supported: %s)",

@@ -36,8 +36,7 @@ static int on_rb(void *ctx, void *data, size_t size)
 {
 	struct pp_sampler *s = ctx;
 
-	s->on_record(s->ctx, data, size);
-	return 0;
+	return s->on_record(s->ctx, data, size) ? -EAGAIN : 0;
 }
 
 static uint32_t pow2_at_least(uint32_t v)

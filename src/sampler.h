@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-typedef void (*pp_record_fn)(void *ctx, const void *data, size_t size);
+/* Handles one record; nonzero ends the current poll round early (the
+ * record counts as consumed), so that a flood cannot hold the caller. */
+typedef int (*pp_record_fn)(void *ctx, const void *data, size_t size);
 
 struct pp_sampler_opts {
 	unsigned frequency; /* Hz per CPU */
@@ -26,7 +28,8 @@ struct pp_sampler;
 struct pp_sampler *sampler_open(const struct pp_sampler_opts *o, char *why, size_t whylen);
 int sampler_follow(struct pp_sampler *s, pid_t pid, const struct pp_proc *proc);
 int sampler_unfollow(struct pp_sampler *s, pid_t pid);
-/* Polls for records up to timeout_ms; returns records handled or -errno. */
+/* Polls for records up to timeout_ms; returns records handled, -EAGAIN if
+ * the callback ended the round, or another -errno. */
 int sampler_poll(struct pp_sampler *s, int timeout_ms);
 /* Stops sampling (detaches the events) and hands over what is still buffered. */
 void sampler_stop(struct pp_sampler *s);

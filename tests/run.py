@@ -41,8 +41,13 @@ DATA = os.path.join(TESTS, "data")
 # Interpreters the e2e tests run against: (tag, path). A missing one is
 # reported as SKIP with its path, never silently ignored.
 INTERPRETERS = [
+    ("pyenv-3.8.18", "/root/.pyenv/versions/3.8.18/bin/python3.8"),
+    ("pyenv-3.9.18", "/root/.pyenv/versions/3.9.18/bin/python3.9"),
+    ("pyenv-3.10.13", "/root/.pyenv/versions/3.10.13/bin/python3.10"),
     ("debian-3.11", "/usr/bin/python3.11"),
     ("pyenv-3.11.7", "/root/.pyenv/versions/3.11.7/bin/python3.11"),
+    ("pyenv-3.12.1", "/root/.pyenv/versions/3.12.1/bin/python3.12"),
+    ("pyenv-3.13.0", "/root/.pyenv/versions/3.13.0/bin/python3.13"),
 ]
 # An interpreter version the first profiler build is not expected to support.
 UNSUPPORTED_INTERPRETER = "/root/.pyenv/versions/3.6.15/bin/python3.6"

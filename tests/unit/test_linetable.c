@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 static const char *const interpreters[] = {
-	"/usr/bin/python3.11",
-	"/root/.pyenv/versions/3.11.7/bin/python3.11",
+	"/root/.pyenv/versions/3.8.18/bin/python3.8",	"/root/.pyenv/versions/3.9.18/bin/python3.9",
+	"/root/.pyenv/versions/3.10.13/bin/python3.10", "/usr/bin/python3.11",
+	"/root/.pyenv/versions/3.11.7/bin/python3.11",	"/root/.pyenv/versions/3.12.1/bin/python3.12",
+	"/root/.pyenv/versions/3.13.0/bin/python3.13",
 };
 
 static size_t unhex(const char *h, uint8_t *out, size_t max)
