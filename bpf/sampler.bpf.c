@@ -135,12 +135,8 @@ static __always_inline __u64 tstate_find(const struct pp_proc *p, __u64 want)
 		.t = {.want = want, .next_off = o->tstate_next, .tid_off = o->tstate_tid},
 	};
 
-	if (p->flags & PP_PROC_RUNTIME_IS_HEAD) {
-		if (read_u64(&c.interp, p->runtime))
-			return 0;
-	} else if (read_u64(&c.interp, p->runtime + o->runtime_interp_head)) {
+	if (read_u64(&c.interp, p->runtime + o->runtime_interp_head))
 		return 0;
-	}
 	bpf_loop(PP_MAX_INTERPS, interp_step, &c, 0);
 	return c.t.found;
 }
@@ -455,9 +451,6 @@ int pp_sample(struct bpf_perf_event_data *ctx)
 	b->s.tid = tid;
 	b->s.cpu = cpu;
 	b->s.time_ns = now;
-	/* The context allows only whole 8-byte loads of a register. */
-	if ((*(volatile __u64 *)&ctx->regs.cs & 3) == 0)
-		flags |= PP_S_KERNEL_MODE;
 
 	kn = bpf_get_stack(ctx, b->s.kstack, sizeof(b->s.kstack), 0);
 	b->s.kstack_len = kn > 0 ? (__u64)kn / 8 : 0;

@@ -91,15 +91,11 @@ struct pp_offsets {
 
 /* One followed process, the value of the `procs` map keyed by tgid. */
 struct pp_proc {
-	__u64 runtime; /* address of _PyRuntime (or of the interpreter head pointer) */
+	__u64 runtime; /* address of _PyRuntime */
 	__u64 pidns_dev; /* the target's pid namespace, for bpf_get_ns_current_pid_tgid */
 	__u64 pidns_ino;
 	struct pp_offsets off;
-	__u32 flags; /* PP_PROC_* */
-	__u32 _pad;
 };
-
-#define PP_PROC_RUNTIME_IS_HEAD 1u /* runtime points straight at interp_head (< 3.7) */
 
 /*
  * A Python frame-list entry. The walk emits the frames innermost first, and
@@ -115,7 +111,6 @@ struct pp_pyframe {
 #define PP_PYF_BOUNDARY (~0ULL)
 
 /* Sample flags. */
-#define PP_S_KERNEL_MODE  0x01 /* the sample interrupted kernel code */
 #define PP_S_NO_TSTATE	  0x02 /* no PyThreadState for this thread (not a Python thread) */
 #define PP_S_PY_TRUNCATED 0x04 /* Python walk stopped at PP_MAX_PYENTRIES */
 #define PP_S_PY_READ_FAIL 0x08 /* a read of interpreter memory failed mid-walk */

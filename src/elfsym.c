@@ -131,61 +131,6 @@ int elf_load_delta(struct pp_elf *e, uint64_t off, int64_t *delta)
 	return -1;
 }
 
-int elf_section(struct pp_elf *e, const char *name, uint64_t *addr, uint64_t *size)
-{
-	size_t shstrndx;
-	Elf_Scn *scn = NULL;
-
-	if (elf_getshdrstrndx(e->elf, &shstrndx))
-		return -1;
-	while ((scn = elf_nextscn(e->elf, scn))) {
-		GElf_Shdr sh;
-		const char *s;
-
-		if (!gelf_getshdr(scn, &sh))
-			continue;
-		s = elf_strptr(e->elf, shstrndx, sh.sh_name);
-		if (s && strcmp(s, name) == 0) {
-			*addr = sh.sh_addr;
-			if (size)
-				*size = sh.sh_size;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-int elf_build_id(struct pp_elf *e, char *out, size_t outlen)
-{
-	Elf_Scn *scn = NULL;
-
-	while ((scn = elf_nextscn(e->elf, scn))) {
-		GElf_Shdr sh;
-		Elf_Data *data;
-		GElf_Nhdr nh;
-		size_t off = 0, name_off, desc_off;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
-			continue;
-		data = elf_getdata(scn, NULL);
-		if (!data)
-			continue;
-		while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-			const unsigned char *d = (const unsigned char *)data->d_buf + desc_off;
-
-			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
-			    memcmp((const char *)data->d_buf + name_off, "GNU", 4) != 0)
-				continue;
-			if (outlen < nh.n_descsz * 2 + 1)
-				return -1;
-			for (size_t i = 0; i < nh.n_descsz; i++)
-				snprintf(out + 2 * i, 3, "%02x", d[i]);
-			return 0;
-		}
-	}
-	return -1;
-}
-
 const char *elf_soname(struct pp_elf *e)
 {
 	Elf_Scn *scn = NULL;

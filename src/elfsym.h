@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* ELF files on disk: symbols by name, load segments, build IDs (libelf). */
+/* ELF files on disk: symbols by name, load segments, SONAME (libelf). */
 #ifndef PP_ELFSYM_H
 #define PP_ELFSYM_H
 
@@ -22,10 +22,6 @@ int elf_symbols(struct pp_elf *e, const char *const *names, uint64_t *values, si
  * a mapping of the file at offset off loaded at start has bias
  * start - off - result. Returns -1 if no segment holds off. */
 int elf_load_delta(struct pp_elf *e, uint64_t off, int64_t *delta);
-/* The address of a section by name (e.g. ".PyRuntime"); 0 if found. */
-int elf_section(struct pp_elf *e, const char *name, uint64_t *addr, uint64_t *size);
-/* The GNU build ID as lowercase hex into out (at least 41 bytes); 0 if found. */
-int elf_build_id(struct pp_elf *e, char *out, size_t outlen);
 /* DT_SONAME, or NULL. Valid until elf_close. */
 const char *elf_soname(struct pp_elf *e);
 

@@ -431,9 +431,16 @@ int main(int argc, char **argv)
 	{
 		const struct pp_stats *st = pipeline_stats(pl);
 
-		pp_debug("user stack copied per sample: %.0f bytes on average, %llu at most",
+		pp_debug("user stack copied per sample: %.0f bytes on average, %llu at most; %llu copies cut at "
+			 "--stack-size, %llu at an unreadable page; %llu thread-list walks in BPF",
 			 st->samples ? (double)st->stack_bytes / (double)st->samples : 0.0,
-			 (unsigned long long)st->stack_max);
+			 (unsigned long long)st->stack_max, (unsigned long long)st->stack_limited,
+			 (unsigned long long)st->stack_faulted, (unsigned long long)counters[PP_C_TSTATE_WALKS]);
+		if (st->stack_limited && st->stack_limited * 100 >= st->samples)
+			fprintf(stderr,
+				"pybpfprof: %llu samples had more native stack than --stack-size %u KB copies; "
+				"raise it (up to 256) for complete native stacks\n",
+				(unsigned long long)st->stack_limited, o.stack_kb);
 		if (exited)
 			fprintf(stderr, "pybpfprof: process %d (%s) exited after %.1f s; wrote what was sampled\n",
 				(int)o.pid, comm, elapsed);

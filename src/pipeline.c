@@ -272,6 +272,10 @@ void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
 		pl->stats.py_truncated++;
 	if (r.s->flags & PP_S_NO_TSTATE)
 		pl->stats.no_tstate++;
+	if ((r.s->flags & PP_S_STACK_LIMIT) && !in.native_complete)
+		pl->stats.stack_limited++;
+	if (r.s->flags & PP_S_STACK_FAULT)
+		pl->stats.stack_faulted++;
 }
 
 struct pp_profile *pipeline_profile(struct pp_pipeline *pl)

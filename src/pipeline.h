@@ -28,6 +28,8 @@ struct pp_stats {
 	uint64_t py_truncated; /* Python frame list hit the walk limit */
 	uint64_t no_tstate; /* samples of threads that run no Python */
 	uint64_t unknown_pid; /* records of processes not (or no longer) followed */
+	uint64_t stack_limited; /* incomplete native stacks whose copy was cut at --stack-size */
+	uint64_t stack_faulted; /* stack copies cut at an unreadable page */
 	uint64_t stack_bytes; /* user stack bytes received, in all */
 	uint64_t stack_max; /* the largest user stack copy */
 };

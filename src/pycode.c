@@ -133,11 +133,6 @@ void pycode_cache_free(struct pp_pycode_cache *c)
 	free(c);
 }
 
-size_t pycode_cache_size(const struct pp_pycode_cache *c)
-{
-	return c->len;
-}
-
 static int read_i32(const uint8_t *buf, int16_t off)
 {
 	int32_t v;

@@ -28,7 +28,6 @@ void pycode_cache_free(struct pp_pycode_cache *c);
 const struct pp_pycode *pycode_get(struct pp_pycode_cache *c, uint64_t addr, uint64_t tag);
 /* The line being executed for the frame's instruction field; -1 if unknown. */
 int pycode_line(const struct pp_pycode_cache *c, const struct pp_pycode *code, uint64_t instr);
-size_t pycode_cache_size(const struct pp_pycode_cache *c);
 
 /* Reads a str object into a NUL-terminated UTF-8 string (at most max code
  * points, control characters replaced). NULL if unreadable. */

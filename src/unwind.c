@@ -16,6 +16,7 @@ struct pp_unwinder {
 	const uint8_t *stack;
 	struct pp_native_frame *out;
 	size_t max, n;
+	bool read_outside; /* the unwinder wanted memory past the end of the copy */
 };
 
 static char *debuginfo_path;
@@ -52,8 +53,13 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
 	uint64_t base = u->s->stack_base;
 
 	(void)dwfl;
-	if (addr < base || addr - base > u->s->stack_len || u->s->stack_len - (addr - base) < 8)
+	if (addr < base)
 		return false;
+	if (addr - base > u->s->stack_len || u->s->stack_len - (addr - base) < 8) {
+		/* Past the end of the copy: it was too short for this stack. */
+		u->read_outside = true;
+		return false;
+	}
 	memcpy(result, u->stack + (addr - base), 8);
 	return true;
 }
@@ -159,9 +165,12 @@ enum pp_unwind_end unwind_sample(struct pp_unwinder *u, const struct pp_sample *
 	u->out = out;
 	u->max = max;
 	u->n = 0;
+	u->read_outside = false;
 	rc = dwfl_getthread_frames(u->dwfl, (pid_t)s->tid, frame_cb, u);
 	*n = u->n;
 	u->s = NULL;
 	u->stack = NULL;
-	return rc == 0 ? PP_UNWIND_COMPLETE : PP_UNWIND_TRUNCATED;
+	/* libdw also ends "normally" when a return address cannot be read:
+	 * an unwind that needed memory past the copy did not reach the root. */
+	return rc == 0 && !u->read_outside ? PP_UNWIND_COMPLETE : PP_UNWIND_TRUNCATED;
 }

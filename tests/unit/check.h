@@ -5,9 +5,13 @@
 #define PP_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int check_failed, check_total;
+
+/* CHECK_VERBOSE=1 in the environment: tests print what they saw. */
+#define CHECK_VERBOSE (getenv("CHECK_VERBOSE") != NULL)
 
 #define CHECK(cond)                                                                                                    \
 	do {                                                                                                           \
