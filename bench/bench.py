@@ -6,6 +6,9 @@ unprofiled, profiled at 99 Hz and profiled at 999 Hz (the order rotates per
 round so slow drift on a busy 2-core machine hits every configuration),
 each for --duration seconds, and reports medians over the rounds of:
 
+  bpf cpu/s    CPU seconds per second spent in the BPF sampler (kernel
+               bpf_stats): runs on the sampled CPU, so it is the target's
+               direct loss; noise-free, unlike the throughput ratio
   paired ratio the median over rounds of profiled / unprofiled throughput
                within the same round (and its range): the figure to quote,
                as it cancels drift between rounds
@@ -72,7 +75,7 @@ def parse_args(argv):
                         "the numpy workload)")
     p.add_argument("--duration", type=int, default=20,
                    help="seconds per run (also the profiler's --seconds)")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--freqs", default="99,999")
     p.add_argument("--kinds", default="python,numpy")
     p.add_argument("--margin", type=float, default=1.0,
@@ -133,6 +136,23 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14, 15
 
 
+BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"
+
+
+def bpf_run_time_ns():
+    """Summed run time of the loaded pp_sample programs (kernel.bpf_stats)."""
+    try:
+        out = subprocess.run(["bpftool", "-j", "prog", "show", "name", "pp_sample"],
+                             capture_output=True, text=True, timeout=10).stdout
+        progs = json.loads(out or "[]")
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    if isinstance(progs, dict):
+        progs = [progs]
+    times = [p.get("run_time_ns") for p in progs if p.get("run_time_ns") is not None]
+    return sum(times) if times else None
+
+
 def stderr_reader(stream, lines):
     for raw in iter(stream.readline, b""):
         lines.put((time.monotonic(), raw.decode("utf-8", "replace").rstrip()))
@@ -163,8 +183,10 @@ def run_profiled(args, pid, freq, out):
     w0, w1 = window(start, args)
     sleep_until(w0)
     cpu0 = proc_cpu_seconds(proc.pid)
+    bpf0 = bpf_run_time_ns()
     sleep_until(w1)
     cpu1 = proc_cpu_seconds(proc.pid)
+    bpf1 = bpf_run_time_ns()
     _, status, rusage = os.wait4(proc.pid, 0)
     exited = time.monotonic()
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -185,6 +207,10 @@ def run_profiled(args, pid, freq, out):
         "cpu_total_per_s": (rusage.ru_utime + rusage.ru_stime) / args.duration,
         "cpu_steady_per_s": steady,
         "exit_latency": exited - (start + args.duration),
+        # CPU time spent in the BPF sampler per second: charged to whatever
+        # runs on the sampled CPU, i.e. the target's own loss (plus the
+        # early-return calls on the other, idle CPU).
+        "bpf_cpu_per_s": None if bpf0 is None or bpf1 is None else (bpf1 - bpf0) / 1e9 / (w1 - w0),
     }
 
 
@@ -261,6 +287,18 @@ def main(argv):
     args = parse_args(argv)
     if os.geteuid() != 0:
         sys.exit("bench: must run as root")
+    with open(BPF_STATS) as f:
+        stats_before = f.read().strip()
+    with open(BPF_STATS, "w") as f:
+        f.write("1")
+    try:
+        return run_all(args)
+    finally:
+        with open(BPF_STATS, "w") as f:
+            f.write(stats_before)
+
+
+def run_all(args):
     if not os.access(args.bin, os.X_OK):
         sys.exit("bench: %s not found (build it first)" % args.bin)
     os.makedirs(args.workdir, exist_ok=True)
@@ -286,7 +324,7 @@ def print_table(args, results):
           "(window trimmed %g s each end)" % (os.path.basename(args.bin),
                                              args.duration, args.rounds,
                                              args.margin))
-    head = ("workload", "config", "iter/s", "ratio", "paired ratio (min-max)", "cpu/s total",
+    head = ("workload", "config", "iter/s", "ratio", "paired ratio (min-max)", "bpf cpu/s", "cpu/s total",
             "cpu/s steady", "root%", "notrunc%", "exit lat.", "samples")
     rows = []
     for (kind, freq), runs in results.items():
@@ -301,6 +339,7 @@ def print_table(args, results):
             fmt(ips / base if base else None, ".3f"),
             "-" if freq is None or not paired else "%.3f (%.3f-%.3f)" % (
                 median(paired), min(paired), max(paired)),
+            fmt(median([r.get("bpf_cpu_per_s") for r in runs]), ".4f"),
             fmt(median([r.get("cpu_total_per_s") for r in runs]), ".3f"),
             fmt(median([r.get("cpu_steady_per_s") for r in runs]), ".3f"),
             fmt(mul100(median([r.get("root") for r in runs])), ".1f"),
