@@ -205,21 +205,43 @@ static struct modsyms *modsyms_get(struct pp_symbolizer *s, Dwfl_Module *m, cons
 	return ms;
 }
 
-/* The function holding addr, or NULL. */
-static const char *modsyms_find(const struct modsyms *ms, uint64_t addr)
+/*
+ * In an array of n entries of size stride, sorted by a leading uint64_t
+ * address, the index of the last entry whose address is <= addr; -1 if
+ * there is none.
+ */
+static long last_at_or_below(const void *base, size_t n, size_t stride, uint64_t addr)
 {
-	size_t lo = 0, hi = ms->n;
+	const char *b = base;
+	size_t lo = 0, hi = n;
+	uint64_t a;
 
-	if (!ms->n || addr < ms->syms[0].addr)
-		return NULL;
+	if (!n)
+		return -1;
+	memcpy(&a, b, sizeof(a));
+	if (addr < a)
+		return -1;
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (ms->syms[mid].addr <= addr)
+		memcpy(&a, b + mid * stride, sizeof(a));
+		if (a <= addr)
 			lo = mid;
 		else
 			hi = mid;
 	}
+	return (long)lo;
+}
+
+/* The function holding addr, or NULL. */
+static const char *modsyms_find(const struct modsyms *ms, uint64_t addr)
+{
+	long found = last_at_or_below(ms->syms, ms->n, sizeof(*ms->syms), addr);
+	size_t lo;
+
+	if (found < 0)
+		return NULL;
+	lo = (size_t)found;
 	/* Among symbols at the same address the preferred one sorts first. */
 	while (lo > 0 && ms->syms[lo - 1].addr == ms->syms[lo].addr)
 		lo--;
@@ -432,17 +454,7 @@ void ksyms_free(struct pp_ksyms *k)
 
 const char *ksym_name(struct pp_ksyms *k, uint64_t ip)
 {
-	size_t lo = 0, hi = k->n;
+	long i = last_at_or_below(k->syms, k->n, sizeof(*k->syms), ip);
 
-	if (!k->n || ip < k->syms[0].addr)
-		return "[unknown]_[k]";
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (k->syms[mid].addr <= ip)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return k->names + k->syms[lo].name;
+	return i < 0 ? "[unknown]_[k]" : k->names + k->syms[i].name;
 }
