@@ -68,9 +68,33 @@ static long next_eval(const struct pp_merge_in *in, size_t from)
 	return -1;
 }
 
+/*
+ * Counting (no markers): an eval activation links its frame into the thread
+ * state only after its prologue and unlinks it before its epilogue, so a
+ * sample there has one eval frame more than the Python list, at the leaf.
+ * When both lists are whole, count from the root so that the spare eval
+ * frame is the leaf one; otherwise the leaf is the only anchor we have.
+ */
+static size_t spare_leaf_evals(const struct pp_merge_in *in, const struct activation *acts, size_t na)
+{
+	size_t nevals = 0;
+
+	if (!in->native_complete || in->py_truncated || in->py_failed)
+		return 0;
+	for (size_t k = 0; k < na; k++)
+		if (acts[k].addr)
+			return 0;
+	for (size_t i = 0; i < in->nnative; i++)
+		nevals += (in->native[i].flags & PP_SYM_EVAL) != 0;
+	return nevals > na ? nevals - na : 0;
+}
+
 static void match(const struct pp_merge_in *in, struct activation *acts, size_t na)
 {
 	size_t from = 0;
+
+	for (size_t spare = spare_leaf_evals(in, acts, na); spare; spare--)
+		from = (size_t)next_eval(in, from) + 1;
 
 	for (size_t k = 0; k < na; k++) {
 		long i = acts[k].addr ? frame_holding(in, from, acts[k].addr) : next_eval(in, from);

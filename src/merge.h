@@ -4,7 +4,7 @@
  * Python frame list and the kernel frames. Each native eval-loop activation
  * is replaced by the Python frames it was running, matched by the address
  * of the activation's C-stack marker when the version has one (exact), else
- * by counting eval frames from the leaf. Pure: ids in, ids out.
+ * by counting eval frames. Pure: ids in, ids out.
  */
 #ifndef PP_MERGE_H
 #define PP_MERGE_H

@@ -137,6 +137,38 @@ static void test_counting(void)
 	CHECK_EQ_STR(run(&in), "main;f;g");
 }
 
+/*
+ * <= 3.10, a sample in the callback's eval prologue (its frame not linked
+ * yet): one eval frame more than Python frames. Counting from the leaf would
+ * put callback_caller under pptest_invoke (seen in CI); from the root every
+ * frame keeps its place and the spare leaf eval frame is hidden. With the
+ * native stack cut short, the leaf is the only anchor left.
+ */
+static void test_counting_prologue(void)
+{
+	struct pp_merge_in in;
+	struct pp_merge_native nat[] = {
+		N("_PyEval_EvalFrameDefault", 0, EVAL),
+		N("_PyFunction_Vectorcall", 0, GLUE),
+		N("pptest_invoke", 0, 0),
+		N("pptest_call_back", 0, 0),
+		N("_PyEval_EvalFrameDefault", 0, EVAL),
+		N("_PyEval_EvalFrameDefault", 0, EVAL),
+		N("main", 0, 0),
+	};
+	struct pp_merge_py py[] = {PY("callback_caller"), B(0), PY("<module>"), B(0)};
+
+	base_in(&in);
+	in.native = nat;
+	in.nnative = 7;
+	in.native_complete = true;
+	in.py = py;
+	in.npy = 4;
+	CHECK_EQ_STR(run(&in), "main;<module>;callback_caller;pptest_call_back;pptest_invoke");
+	in.native_complete = false;
+	CHECK_EQ_STR(run(&in), "[native stack truncated];main;<module>;pptest_call_back;pptest_invoke;callback_caller");
+}
+
 /* The native copy ended early: the outer Python frames still show, under
  * the marker, at the root side. */
 static void test_native_truncated(void)
@@ -218,6 +250,7 @@ int main(void)
 	test_callback_by_address();
 	test_prologue_eval();
 	test_counting();
+	test_counting_prologue();
 	test_native_truncated();
 	test_py_truncated();
 	test_native_only();
