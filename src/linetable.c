@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "linetable.h"
 
-int linetable_lnotab(const uint8_t *t, size_t n, int firstlineno, int64_t addr)
+static int lnotab(const uint8_t *t, size_t n, int firstlineno, int64_t addr, int signed_lines)
 {
 	int64_t a = 0;
 	int line = firstlineno;
@@ -12,9 +12,19 @@ int linetable_lnotab(const uint8_t *t, size_t n, int firstlineno, int64_t addr)
 		a += t[i];
 		if (a > addr)
 			break;
-		line += (int8_t)t[i + 1];
+		line += signed_lines ? (int8_t)t[i + 1] : t[i + 1];
 	}
 	return line;
+}
+
+int linetable_lnotab(const uint8_t *t, size_t n, int firstlineno, int64_t addr)
+{
+	return lnotab(t, n, firstlineno, addr, 1);
+}
+
+int linetable_lnotab27(const uint8_t *t, size_t n, int firstlineno, int64_t addr)
+{
+	return lnotab(t, n, firstlineno, addr, 0);
 }
 
 int linetable_310(const uint8_t *t, size_t n, int firstlineno, int64_t addr)

@@ -10,8 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* <= 3.9 co_lnotab; addr is a byte offset into co_code. */
+/* 3.6 - 3.9 co_lnotab; addr is a byte offset into co_code. */
 int linetable_lnotab(const uint8_t *t, size_t n, int firstlineno, int64_t addr);
+/* 2.x co_lnotab: the same pairs, but line increments are unsigned. */
+int linetable_lnotab27(const uint8_t *t, size_t n, int firstlineno, int64_t addr);
 /* 3.10 co_linetable (PEP 626); addr is a byte offset. -1 for "no line". */
 int linetable_310(const uint8_t *t, size_t n, int firstlineno, int64_t addr);
 /* 3.11+ location table; idx is in code units. -1 for "no location". */

@@ -47,6 +47,56 @@ static void put_utf8(char **o, uint32_t cp)
 	*o = (char *)p;
 }
 
+static int utf8_valid(const uint8_t *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t len = s[i] < 0x80 ? 1 : (s[i] & 0xe0) == 0xc0 ? 2 : (s[i] & 0xf0) == 0xe0 ? 3 : (s[i] & 0xf8) == 0xf0 ? 4 : 0;
+
+		if (!len || i + len > n || (len == 2 && s[i] < 0xc2))
+			return 0;
+		for (size_t k = 1; k < len; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+		i += len;
+	}
+	return 1;
+}
+
+/* 2.x str is bytes: UTF-8 when it is valid UTF-8 (source files usually
+ * are), else each byte a Latin-1 character, so the output is always UTF-8. */
+static char *pybytes_str_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max)
+{
+	int64_t len;
+	size_t n;
+	uint8_t *raw;
+	char *out, *o;
+	int valid;
+
+	if (!addr || procmem_read(pid, addr + (uint64_t)l->bytes_size, &len, 8) || len < 0)
+		return NULL;
+	n = (uint64_t)len > max ? max : (size_t)len;
+	raw = pp_xmalloc(n + 1);
+	if (n && procmem_read(pid, addr + (uint64_t)l->bytes_data, raw, n)) {
+		free(raw);
+		return NULL;
+	}
+	valid = utf8_valid(raw, n);
+	out = o = pp_xmalloc(n * 2 + 4);
+	for (size_t i = 0; i < n; i++) {
+		if (valid && raw[i] >= 0x80)
+			*o++ = (char)raw[i];
+		else
+			put_utf8(&o, raw[i]);
+	}
+	if (n < (size_t)len) {
+		memcpy(o, "...", 3);
+		o += 3;
+	}
+	*o = '\0';
+	free(raw);
+	return out;
+}
+
 char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max)
 {
 	uint8_t hdr[128];
@@ -57,6 +107,8 @@ char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max
 	uint8_t *raw;
 	char *out, *o;
 
+	if (l->str_kind == PP_STR_BYTES)
+		return pybytes_str_read(pid, l, addr, max);
 	if (!addr || l->str_compact_size > (int)sizeof(hdr) ||
 	    procmem_read(pid, addr, hdr, (size_t)l->str_compact_size + 8))
 		return NULL;
@@ -267,6 +319,8 @@ int pycode_line(const struct pp_pycode_cache *c, const struct pp_pycode *code, u
 		return -1;
 	}
 	switch (l->linetable) {
+	case PP_LT_LNOTAB27:
+		return linetable_lnotab27(code->linetable, code->linetable_len, code->firstlineno, pos);
 	case PP_LT_LNOTAB:
 		return linetable_lnotab(code->linetable, code->linetable_len, code->firstlineno, pos);
 	case PP_LT_310:

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * Offsets come from ../shared/cpython/INTERNALS.md (measured with gdb on
- * the release builds of this machine) and are checked against the live
+ * the release builds of this machine; 2.7, 3.6 and 3.7 with offsetof()
+ * against each pyenv build's own headers) and are checked against the live
  * process at attach time (selfcheck.c) before any sampling.
  */
 #include "pylayout.h"
@@ -16,17 +17,69 @@
 
 /* <= 3.10: PyFrameObject chain from tstate->frame, one eval activation per
  * frame, threads matched by pthread_self (thread_id), code in co_code. */
-#define PP_FRAMEOBJ_COMMON(lasti)                                                                                      \
-	.runtime_interp_head = 32, .interp_next = 0, .interp_tstate_head = 8, .tstate_next = 8, .tstate_tid = 176,     \
-	.tstate_frame = 24, .cframe_frame = -1, .cframe_previous = -1, .frame_code = 32, .frame_previous = 24,         \
-	.frame_instr = (lasti), .frame_is_entry = -1, .frame_owner = -1, .code_tag = 40, .instr_size = 4,              \
-	.tid_kind = PP_TID_PTHREAD, .walk_kind = PP_WALK_PER_FRAME, .owner_cstack = 0xff, .code_mask = ~0ULL
+#define PP_FRAMEOBJ(interp_head, ts_next, ts_tid, ts_frame, lasti, tag)                                               \
+	.runtime_interp_head = (interp_head), .interp_next = 0, .interp_tstate_head = 8, .tstate_next = (ts_next),     \
+	.tstate_tid = (ts_tid), .tstate_frame = (ts_frame), .cframe_frame = -1, .cframe_previous = -1,                 \
+	.frame_code = 32, .frame_previous = 24, .frame_instr = (lasti), .frame_is_entry = -1, .frame_owner = -1,       \
+	.code_tag = (tag), .instr_size = 4, .tid_kind = PP_TID_PTHREAD, .walk_kind = PP_WALK_PER_FRAME,                \
+	.owner_cstack = 0xff, .code_mask = ~0ULL
+#define PP_FRAMEOBJ_COMMON(lasti) PP_FRAMEOBJ(32, 8, 176, 24, lasti, 40)
 
 #define PP_CODE_UNTIL_310                                                                                              \
 	.tstate_interp = 16, .co_filename = 104, .co_name = 112, .co_qualname = -1, .co_linetable = 120,               \
 	.co_firstlineno = 40, .co_code_adaptive = -1, .code_size = 176
+/* 3.6 and 3.7: no co_posonlyargcount yet; the tag is co_flags + co_firstlineno. */
+#define PP_CODE_36_37                                                                                                  \
+	.tstate_interp = 16, .co_filename = 96, .co_name = 104, .co_qualname = -1, .co_linetable = 112,                \
+	.co_firstlineno = 36, .co_code_adaptive = -1, .code_size = 144
 
 static const struct pp_layout layouts[] = {
+	{
+		/* No _PyRuntime: the list starts at interp_head; tstate->next comes first. */
+		.version = 0x0207,
+		.name = "2.7",
+		.anchor = PP_ANCHOR_INTERP_HEAD,
+		.eval_func = "PyEval_EvalFrameEx",
+		.bpf = {PP_FRAMEOBJ(0, 0, 144, 16, 120, 96)},
+		.tstate_interp = 8,
+		.co_filename = 80,
+		.co_name = 88,
+		.co_qualname = -1,
+		.co_linetable = 104,
+		.co_firstlineno = 96,
+		.co_code_adaptive = -1,
+		.code_size = 128,
+		.instr_kind = PP_INSTR_LASTI_BYTES,
+		.linetable = PP_LT_LNOTAB27,
+		.str_kind = PP_STR_BYTES,
+		.str_length = -1,
+		.str_state = -1,
+		.str_ascii_size = -1,
+		.str_compact_size = -1,
+		.bytes_size = 16,
+		.bytes_data = 36, /* after ob_shash and ob_sstate */
+	},
+	{
+		.version = 0x0306,
+		.name = "3.6",
+		.anchor = PP_ANCHOR_INTERP_HEAD,
+		.bpf = {PP_FRAMEOBJ(0, 8, 152, 24, 120, 32)},
+		PP_CODE_36_37,
+		.instr_kind = PP_INSTR_LASTI_BYTES,
+		.linetable = PP_LT_LNOTAB,
+		PP_STR_UNTIL_311,
+		PP_BYTES,
+	},
+	{
+		.version = 0x0307,
+		.name = "3.7",
+		.bpf = {PP_FRAMEOBJ(24, 8, 176, 24, 104, 32)},
+		PP_CODE_36_37,
+		.instr_kind = PP_INSTR_LASTI_BYTES,
+		.linetable = PP_LT_LNOTAB,
+		PP_STR_UNTIL_311,
+		PP_BYTES,
+	},
 	{
 		.version = 0x0308,
 		.name = "3.8",

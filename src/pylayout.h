@@ -18,14 +18,29 @@ enum pp_instr_kind {
 };
 
 enum pp_linetable_kind {
-	PP_LT_LNOTAB = 1, /* co_lnotab, <= 3.9 */
+	PP_LT_LNOTAB27 = 1, /* co_lnotab, 2.x: unsigned line increments */
+	PP_LT_LNOTAB, /* co_lnotab, 3.6 - 3.9: signed line increments */
 	PP_LT_310, /* co_linetable, PEP 626 */
 	PP_LT_LOCATIONS, /* co_linetable location table, 3.11+ */
+};
+
+/* What the names of code objects are. */
+enum pp_str_kind {
+	PP_STR_UNICODE = 0, /* str (PyUnicode), 3.x */
+	PP_STR_BYTES, /* str (PyStringObject, bytes), 2.x */
+};
+
+/* Where the interpreter list starts. */
+enum pp_anchor_kind {
+	PP_ANCHOR_RUNTIME = 0, /* the _PyRuntime symbol (3.7+) */
+	PP_ANCHOR_INTERP_HEAD, /* pystate.c's static interp_head (<= 3.6) */
 };
 
 struct pp_layout {
 	uint16_t version; /* 0x030b for 3.11 */
 	const char *name;
+	uint8_t anchor; /* enum pp_anchor_kind */
+	const char *eval_func; /* the eval loop's symbol; NULL: _PyEval_EvalFrameDefault */
 	struct pp_offsets bpf;
 	int16_t tstate_interp;
 	/* code objects */
@@ -33,7 +48,8 @@ struct pp_layout {
 	uint16_t code_size;
 	uint8_t instr_kind; /* enum pp_instr_kind */
 	uint8_t linetable; /* enum pp_linetable_kind */
-	/* str (PyUnicode) and bytes */
+	/* str (PyUnicode, or bytes in 2.x) and bytes */
+	uint8_t str_kind; /* enum pp_str_kind */
 	int16_t str_length, str_state, str_ascii_size, str_compact_size;
 	int16_t bytes_size, bytes_data;
 };

@@ -53,15 +53,38 @@ static bool free_threaded(pid_t pid, const struct pp_pyruntime *rt)
 	return memcmp(head.cookie, "xdebugpy", 8) == 0 && head.free_threaded == 1;
 }
 
+/*
+ * <= 3.6 keep the interpreter list in pystate.c's static interp_head: its
+ * local symbol when the file has a .symtab, else the address that
+ * PyInterpreterState_Head() loads, "mov rax, [rip+disp32]; ret" on x86_64.
+ */
+static int interp_head_from_code(pid_t pid, uint64_t func, uint64_t *addr)
+{
+	uint8_t code[8];
+	int32_t disp;
+
+	if (procmem_read(pid, func, code, sizeof(code)) || code[0] != 0x48 || code[1] != 0x8b || code[2] != 0x05 ||
+	    code[7] != 0xc3)
+		return -1;
+	memcpy(&disp, code + 3, 4);
+	*addr = func + 7 + (uint64_t)(int64_t)disp;
+	return 0;
+}
+
+enum pp_symbol_slot { SYM_RUNTIME, SYM_VERSION, SYM_CODE_TYPE, SYM_INTERP_HEAD, SYM_HEAD_FUNC, SYM_COUNT };
+
 enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyruntime *rt, char *why, size_t whylen)
 {
+	static const char *const names[SYM_COUNT] = {"_PyRuntime", "Py_Version", "PyCode_Type", "interp_head",
+						     "PyInterpreterState_Head"};
+
 	memset(rt, 0, sizeof(*rt));
 	for (size_t i = 0; i < t->nmaps; i++) {
 		const char *path = t->maps[i].path;
-		uint64_t value, bias, pyver = 0, code_type = 0;
+		uint64_t vals[SYM_COUNT], bias;
 		struct pp_elf *e;
 		char *fp;
-		int found;
+		bool found;
 
 		if (!path || path[0] != '/' || t->maps[i].offset != 0 || !is_candidate(t, path))
 			continue;
@@ -72,20 +95,14 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 		free(fp);
 		if (!e)
 			continue;
-		{
-			static const char *const names[] = {"_PyRuntime", "Py_Version", "PyCode_Type"};
-			uint64_t vals[3];
-
-			elf_symbols(e, names, vals, 3);
-			found = vals[0] != 0;
-			value = vals[0];
-			pyver = vals[1];
-			code_type = vals[2];
-		}
+		elf_symbols(e, names, vals, SYM_COUNT);
+		/* Before _PyRuntime, PyCode_Type tells CPython from a program that
+		 * merely has a function of that name. */
+		found = vals[SYM_RUNTIME] || (vals[SYM_CODE_TYPE] && (vals[SYM_INTERP_HEAD] || vals[SYM_HEAD_FUNC]));
 		if (!found) {
 			const char *so = elf_soname(e);
 
-			/* A libpython without the symbol is not one we can read. */
+			/* A libpython without the symbols is not one we can read. */
 			if (version_from_name(so ? so : path) && strncmp(pp_basename(path), "libpython", 9) == 0)
 				rt->hexversion = version_from_name(so ? so : path);
 		}
@@ -98,13 +115,27 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 		}
 		rt->path = pp_xstrdup(path);
 		rt->bias = bias;
-		rt->runtime = bias + value;
-		rt->code_type = code_type ? bias + code_type : 0;
+		rt->code_type = vals[SYM_CODE_TYPE] ? bias + vals[SYM_CODE_TYPE] : 0;
+		if (vals[SYM_RUNTIME]) {
+			rt->runtime = bias + vals[SYM_RUNTIME];
+			rt->anchor = PP_ANCHOR_RUNTIME;
+		} else {
+			rt->anchor = PP_ANCHOR_INTERP_HEAD;
+			if (vals[SYM_INTERP_HEAD])
+				rt->runtime = bias + vals[SYM_INTERP_HEAD];
+			else if (interp_head_from_code(t->pid, bias + vals[SYM_HEAD_FUNC], &rt->runtime)) {
+				snprintf(why, whylen,
+					 "cannot locate the interpreter list of process %d: %s has no interp_head "
+					 "symbol and PyInterpreterState_Head is not the expected code",
+					 (int)t->pid, path);
+				return PP_RT_UNREADABLE;
+			}
+		}
 		rt->hexversion = 0;
-		if (pyver) {
+		if (vals[SYM_VERSION]) {
 			uint64_t v;
 
-			if (procmem_read_u64(t->pid, bias + pyver, &v) == 0)
+			if (procmem_read_u64(t->pid, bias + vals[SYM_VERSION], &v) == 0)
 				rt->hexversion = (uint32_t)v;
 		}
 		if (!rt->hexversion)
@@ -122,7 +153,7 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 			return PP_RT_UNSUPPORTED;
 		}
 		snprintf(why, whylen,
-			 "process %d (%s) is not a CPython interpreter: no _PyRuntime in %s or a libpython",
+			 "process %d (%s) is not a CPython interpreter: no Python runtime in %s or a libpython",
 			 (int)t->pid, t->comm, t->exe);
 		return PP_RT_NOT_PYTHON;
 	}
@@ -136,6 +167,13 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 		return PP_RT_UNSUPPORTED;
 	}
 	rt->layout = pylayout_for_version(rt->hexversion);
+	if (rt->layout && rt->layout->anchor != rt->anchor) {
+		snprintf(why, whylen,
+			 "process %d runs Python %s, but %s has %s: not a build this tool understands",
+			 (int)t->pid, rt->version, rt->path,
+			 rt->anchor == PP_ANCHOR_RUNTIME ? "a _PyRuntime symbol" : "no _PyRuntime symbol");
+		return PP_RT_UNSUPPORTED;
+	}
 	if (!rt->layout) {
 		snprintf(why, whylen, "process %d runs Python %s, which this build does not support (supported: %s)",
 			 (int)t->pid, rt->version, pylayout_supported());

@@ -12,7 +12,8 @@
 struct pp_pyruntime {
 	char *path; /* the ELF holding _PyRuntime, as named in the maps */
 	uint64_t bias; /* its load bias */
-	uint64_t runtime; /* address of _PyRuntime */
+	uint64_t runtime; /* address of _PyRuntime, or of interp_head (see anchor) */
+	uint8_t anchor; /* enum pp_anchor_kind */
 	uint64_t code_type; /* address of PyCode_Type, 0 if unknown */
 	uint32_t hexversion;
 	char version[24]; /* "3.11.7" */

@@ -31,6 +31,7 @@ struct modsyms {
 
 struct pp_symbolizer {
 	char *interp_path;
+	char *eval_func;
 	struct modsyms *mods;
 	size_t nmods, mods_cap;
 	struct sym_entry *slots;
@@ -53,6 +54,16 @@ static const char *const glue_prefixes[] = {
 	"_PyEval_EvalCode",
 	"PyEval_EvalCode",
 	"_PyFunction_Vectorcall",
+	"_PyFunction_FastCall",
+	"fast_function",
+	"function_call",
+	"instancemethod_call",
+	"ext_do_call",
+	"PyEval_EvalFrameEx",
+	"PyEval_CallObject",
+	"PyCFunction_Call",
+	"Py_Main",
+	"_Py_UnixMain",
 	"_PyObject_Vectorcall",
 	"PyObject_Vectorcall",
 	"_PyObject_MakeTpCall",
@@ -95,19 +106,20 @@ bool symbol_is_interp_glue(const char *name)
 	return false;
 }
 
-static bool is_eval(const char *name)
+/* The eval loop, or a compiler's clone of it ("_PyEval_EvalFrameDefault.cold"). */
+static bool is_eval(const struct pp_symbolizer *s, const char *name)
 {
-	static const char eval[] = "_PyEval_EvalFrameDefault";
+	size_t n = strlen(s->eval_func);
 
-	return strncmp(name, eval, sizeof(eval) - 1) == 0 &&
-	       (name[sizeof(eval) - 1] == '\0' || name[sizeof(eval) - 1] == '.');
+	return strncmp(name, s->eval_func, n) == 0 && (name[n] == '\0' || name[n] == '.');
 }
 
-struct pp_symbolizer *symbolizer_new(const char *interp_path)
+struct pp_symbolizer *symbolizer_new(const char *interp_path, const char *eval_func)
 {
 	struct pp_symbolizer *s = pp_xcalloc(1, sizeof(*s));
 
 	s->interp_path = pp_xstrdup(interp_path ? interp_path : "");
+	s->eval_func = pp_xstrdup(eval_func);
 	s->cap = 4096;
 	s->slots = pp_xcalloc(s->cap, sizeof(*s->slots));
 	return s;
@@ -134,6 +146,7 @@ void symbolizer_free(struct pp_symbolizer *s)
 	free(s->mods);
 	free(s->slots);
 	free(s->interp_path);
+	free(s->eval_func);
 	free(s);
 }
 
@@ -328,7 +341,7 @@ static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t add
 		/* "__libc_start_main@@GLIBC_2.34": the version is noise here. */
 		r.name = keep_name(s, pp_xstrndup(name, strcspn(name, "@")));
 		if (r.flags & PP_SYM_INTERP) {
-			if (is_eval(name))
+			if (is_eval(s, name))
 				r.flags |= PP_SYM_EVAL | PP_SYM_HIDE;
 			else if (symbol_is_interp_glue(name))
 				r.flags |= PP_SYM_HIDE;

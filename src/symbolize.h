@@ -20,8 +20,9 @@ struct pp_symbol {
 
 struct pp_symbolizer;
 
-/* interp_path: the ELF that holds the CPython runtime (its frames get PP_SYM_INTERP). */
-struct pp_symbolizer *symbolizer_new(const char *interp_path);
+/* interp_path: the ELF that holds the CPython runtime (its frames get
+ * PP_SYM_INTERP); eval_func: the name of its eval loop (PP_SYM_EVAL). */
+struct pp_symbolizer *symbolizer_new(const char *interp_path, const char *eval_func);
 void symbolizer_free(struct pp_symbolizer *s);
 /* Symbolizes a native PC; exact is false for return addresses (looked up at pc-1). */
 struct pp_symbol symbolize_native(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t pc, bool exact);

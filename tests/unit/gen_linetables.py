@@ -39,8 +39,10 @@ def main():
         kind, table = "locations", lambda c: c.co_linetable
     elif sys.version_info >= (3, 10):
         kind, table = "linetable310", lambda c: c.co_linetable
-    else:
+    elif sys.version_info >= (3,):
         kind, table = "lnotab", lambda c: c.co_lnotab
+    else:
+        kind, table = "lnotab27", lambda c: c.co_lnotab
     libdir = os.path.dirname(os.__file__)
     names = sorted(f for f in os.listdir(libdir) if f.endswith(".py"))[:40]
     for name in names:

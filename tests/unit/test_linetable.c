@@ -13,10 +13,11 @@
 #include <unistd.h>
 
 static const char *const interpreters[] = {
-	"/root/.pyenv/versions/3.8.18/bin/python3.8",	"/root/.pyenv/versions/3.9.18/bin/python3.9",
-	"/root/.pyenv/versions/3.10.13/bin/python3.10", "/usr/bin/python3.11",
-	"/root/.pyenv/versions/3.11.7/bin/python3.11",	"/root/.pyenv/versions/3.12.1/bin/python3.12",
-	"/root/.pyenv/versions/3.13.0/bin/python3.13",
+	"/root/.pyenv/versions/2.7.18/bin/python2.7",  "/root/.pyenv/versions/3.6.15/bin/python3.6",
+	"/root/.pyenv/versions/3.7.16/bin/python3.7",  "/root/.pyenv/versions/3.8.18/bin/python3.8",
+	"/root/.pyenv/versions/3.9.18/bin/python3.9",  "/root/.pyenv/versions/3.10.13/bin/python3.10",
+	"/usr/bin/python3.11",			       "/root/.pyenv/versions/3.11.7/bin/python3.11",
+	"/root/.pyenv/versions/3.12.1/bin/python3.12", "/root/.pyenv/versions/3.13.0/bin/python3.13",
 };
 
 static size_t unhex(const char *h, uint8_t *out, size_t max)
@@ -41,6 +42,8 @@ static int decode(const char *kind, const uint8_t *t, size_t n, int first, long 
 		return linetable_locations(t, n, first, pos);
 	if (strcmp(kind, "linetable310") == 0)
 		return linetable_310(t, n, first, pos * 2);
+	if (strcmp(kind, "lnotab27") == 0)
+		return linetable_lnotab27(t, n, first, pos);
 	return linetable_lnotab(t, n, first, pos);
 }
 

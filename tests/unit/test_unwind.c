@@ -165,7 +165,7 @@ int main(void)
 	CHECK_EQ_INT(unwind_level1(1), ((1 + 5) * 2 + 1 + 3) * 7);
 	u = unwinder_new(getpid());
 	CHECK(u != NULL);
-	s = symbolizer_new("/nonexistent");
+	s = symbolizer_new("/nonexistent", "_PyEval_EvalFrameDefault");
 	if (u) {
 		check_chain(u, s, UINT32_MAX, true);
 		check_chain(u, s, 64, false);
