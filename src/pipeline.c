@@ -103,7 +103,8 @@ int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_
 		procstate_free(ps);
 		return -1;
 	}
-	ps->sym = symbolizer_new(ps->rt.path, ps->rt.layout->eval_func ? ps->rt.layout->eval_func : "_PyEval_EvalFrameDefault");
+	ps->sym = symbolizer_new(ps->rt.path,
+				 ps->rt.layout->eval_func ? ps->rt.layout->eval_func : "_PyEval_EvalFrameDefault");
 	ps->codes = pycode_cache_new(ps->t.pid, ps->rt.layout, ps->rt.code_type);
 	ps->pynames_cap = 1024;
 	ps->pynames = pp_xcalloc(ps->pynames_cap, sizeof(*ps->pynames));

@@ -50,7 +50,11 @@ static void put_utf8(char **o, uint32_t cp)
 static int utf8_valid(const uint8_t *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
-		size_t len = s[i] < 0x80 ? 1 : (s[i] & 0xe0) == 0xc0 ? 2 : (s[i] & 0xf0) == 0xe0 ? 3 : (s[i] & 0xf8) == 0xf0 ? 4 : 0;
+		size_t len = s[i] < 0x80	     ? 1
+			     : (s[i] & 0xe0) == 0xc0 ? 2
+			     : (s[i] & 0xf0) == 0xe0 ? 3
+			     : (s[i] & 0xf8) == 0xf0 ? 4
+						     : 0;
 
 		if (!len || i + len > n || (len == 2 && s[i] < 0xc2))
 			return 0;

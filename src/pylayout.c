@@ -17,7 +17,7 @@
 
 /* <= 3.10: PyFrameObject chain from tstate->frame, one eval activation per
  * frame, threads matched by pthread_self (thread_id), code in co_code. */
-#define PP_FRAMEOBJ(interp_head, ts_next, ts_tid, ts_frame, lasti, tag)                                               \
+#define PP_FRAMEOBJ(interp_head, ts_next, ts_tid, ts_frame, lasti, tag)                                                \
 	.runtime_interp_head = (interp_head), .interp_next = 0, .interp_tstate_head = 8, .tstate_next = (ts_next),     \
 	.tstate_tid = (ts_tid), .tstate_frame = (ts_frame), .cframe_frame = -1, .cframe_previous = -1,                 \
 	.frame_code = 32, .frame_previous = 24, .frame_instr = (lasti), .frame_is_entry = -1, .frame_owner = -1,       \

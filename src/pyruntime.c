@@ -168,8 +168,7 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 	}
 	rt->layout = pylayout_for_version(rt->hexversion);
 	if (rt->layout && rt->layout->anchor != rt->anchor) {
-		snprintf(why, whylen,
-			 "process %d runs Python %s, but %s has %s: not a build this tool understands",
+		snprintf(why, whylen, "process %d runs Python %s, but %s has %s: not a build this tool understands",
 			 (int)t->pid, rt->version, rt->path,
 			 rt->anchor == PP_ANCHOR_RUNTIME ? "a _PyRuntime symbol" : "no _PyRuntime symbol");
 		return PP_RT_UNSUPPORTED;

@@ -13,11 +13,16 @@
 #include <unistd.h>
 
 static const char *const interpreters[] = {
-	"/root/.pyenv/versions/2.7.18/bin/python2.7",  "/root/.pyenv/versions/3.6.15/bin/python3.6",
-	"/root/.pyenv/versions/3.7.16/bin/python3.7",  "/root/.pyenv/versions/3.8.18/bin/python3.8",
-	"/root/.pyenv/versions/3.9.18/bin/python3.9",  "/root/.pyenv/versions/3.10.13/bin/python3.10",
-	"/usr/bin/python3.11",			       "/root/.pyenv/versions/3.11.7/bin/python3.11",
-	"/root/.pyenv/versions/3.12.1/bin/python3.12", "/root/.pyenv/versions/3.13.0/bin/python3.13",
+	"/root/.pyenv/versions/2.7.18/bin/python2.7",
+	"/root/.pyenv/versions/3.6.15/bin/python3.6",
+	"/root/.pyenv/versions/3.7.16/bin/python3.7",
+	"/root/.pyenv/versions/3.8.18/bin/python3.8",
+	"/root/.pyenv/versions/3.9.18/bin/python3.9",
+	"/root/.pyenv/versions/3.10.13/bin/python3.10",
+	"/usr/bin/python3.11",
+	"/root/.pyenv/versions/3.11.7/bin/python3.11",
+	"/root/.pyenv/versions/3.12.1/bin/python3.12",
+	"/root/.pyenv/versions/3.13.0/bin/python3.13",
 };
 
 static size_t unhex(const char *h, uint8_t *out, size_t max)
