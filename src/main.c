@@ -222,13 +222,21 @@ static int check_target(const struct pp_target *t, const struct pp_pyruntime *rt
 		}
 		usleep(100 * 1000);
 	}
+	if (c == PP_CHECK_NO_FRAMES) {
+		/* An embedding application between calls into Python: the thread
+		 * layout is verified, the frame layout will be when code runs. */
+		pp_err("warning: Python %s in process %d: %s yet; the frame layout could not be verified", rt->version,
+		       (int)t->pid, why);
+		return 0;
+	}
 	if (c == PP_CHECK_NOT_READY)
 		pp_err("Python %s in process %d has no running interpreter (%s): it is starting up or shutting down; "
 		       "try again",
 		       rt->version, (int)t->pid, why);
 	else
-		pp_err("Python %s in process %d does not have the layout this build expects (%s); not sampling",
-		       rt->version, (int)t->pid, why);
+		pp_err("Python %s in process %d does not have the layout this build expects for %s (%s); not "
+		       "sampling: please report this build of Python",
+		       rt->version, (int)t->pid, rt->layout->name, why);
 	return -1;
 }
 

@@ -30,7 +30,7 @@ static void fmt_version(struct pp_pyruntime *rt)
 {
 	uint32_t v = rt->hexversion;
 
-	if (v & 0xff00)
+	if (v & 0xffff) /* from Py_Version: the micro version is known, even 0 */
 		snprintf(rt->version, sizeof(rt->version), "%u.%u.%u", v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
 	else
 		snprintf(rt->version, sizeof(rt->version), "%u.%u", v >> 24, (v >> 16) & 0xff);
@@ -71,12 +71,22 @@ static int interp_head_from_code(pid_t pid, uint64_t func, uint64_t *addr)
 	return 0;
 }
 
-enum pp_symbol_slot { SYM_RUNTIME, SYM_VERSION, SYM_CODE_TYPE, SYM_INTERP_HEAD, SYM_HEAD_FUNC, SYM_COUNT };
+enum pp_symbol_slot {
+	SYM_RUNTIME,
+	SYM_VERSION,
+	SYM_CODE_TYPE,
+	SYM_INTERP_HEAD,
+	SYM_HEAD_FUNC,
+	SYM_UNICODE_TYPE,
+	SYM_STRING_TYPE,
+	SYM_COUNT
+};
 
 enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyruntime *rt, char *why, size_t whylen)
 {
-	static const char *const names[SYM_COUNT] = {"_PyRuntime", "Py_Version", "PyCode_Type", "interp_head",
-						     "PyInterpreterState_Head"};
+	static const char *const names[SYM_COUNT] = {
+		"_PyRuntime",	  "Py_Version",	  "PyCode_Type", "interp_head", "PyInterpreterState_Head",
+		"PyUnicode_Type", "PyString_Type"};
 
 	memset(rt, 0, sizeof(*rt));
 	for (size_t i = 0; i < t->nmaps; i++) {
@@ -116,6 +126,11 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 		rt->path = pp_xstrdup(path);
 		rt->bias = bias;
 		rt->code_type = vals[SYM_CODE_TYPE] ? bias + vals[SYM_CODE_TYPE] : 0;
+		/* 2.x names are PyString (bytes); 3.x has no PyString_Type. */
+		if (vals[SYM_STRING_TYPE])
+			rt->str_type = bias + vals[SYM_STRING_TYPE];
+		else if (vals[SYM_UNICODE_TYPE])
+			rt->str_type = bias + vals[SYM_UNICODE_TYPE];
 		if (vals[SYM_RUNTIME]) {
 			rt->runtime = bias + vals[SYM_RUNTIME];
 			rt->anchor = PP_ANCHOR_RUNTIME;

@@ -15,6 +15,7 @@ struct pp_pyruntime {
 	uint64_t runtime; /* address of _PyRuntime, or of interp_head (see anchor) */
 	uint8_t anchor; /* enum pp_anchor_kind */
 	uint64_t code_type; /* address of PyCode_Type, 0 if unknown */
+	uint64_t str_type; /* the type of code object names (str), 0 if unknown */
 	uint32_t hexversion;
 	char version[24]; /* "3.11.7" */
 	const struct pp_layout *layout;

@@ -3,7 +3,7 @@
  * A wrong table would print confident garbage, so before sampling we check
  * that the layout leads where it should in this very process: the thread
  * list leads back to its interpreter, frames hold objects whose type is
- * named "code", and their names decode.
+ * the code type, and their names decode.
  */
 #include "selfcheck.h"
 #include "procmem.h"
@@ -31,10 +31,55 @@ static int has_type(pid_t pid, uint64_t addr, const char *tname)
 	return strcmp(buf, tname) == 0;
 }
 
-/* Walks up to PP_CHECK_FRAMES frames of tstate; counts code objects seen. */
-static int check_frames(pid_t pid, const struct pp_layout *l, uint64_t tstate, int *codes, char *why, size_t whylen)
+/* A code object's name: an identifier or "<module>", "<lambda>", ... */
+static int plausible_name(const char *name)
 {
-	const struct pp_offsets *o = &l->bpf;
+	if (!name || !name[0])
+		return 0;
+	for (const char *p = name; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (!(ch >= 0x80 || ch == '_' || ch == '<' || ch == '>' || ch == '.' || (ch >= '0' && ch <= '9') ||
+		      ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z')))
+			return 0;
+	}
+	return 1;
+}
+
+/* The frame's code field must hold a code object (PyCode_Type itself when
+ * the runtime exports it) whose name decodes to a plausible name. */
+static int check_code(pid_t pid, const struct pp_pyruntime *rt, uint64_t code, char *why, size_t whylen)
+{
+	const struct pp_layout *l = rt->layout;
+	uint64_t type, name_obj;
+	char *name;
+	int ok;
+
+	if (rt->code_type ? procmem_read_u64(pid, code + PP_OB_TYPE, &type) || type != rt->code_type
+			  : !has_type(pid, code, "code")) {
+		snprintf(why, whylen, "a frame's code field does not hold a code object");
+		return -1;
+	}
+	if (procmem_read_u64(pid, code + (uint64_t)l->co_name, &name_obj)) {
+		snprintf(why, whylen, "cannot read a code object's name");
+		return -1;
+	}
+	if (rt->str_type && (procmem_read_u64(pid, name_obj + PP_OB_TYPE, &type) || type != rt->str_type)) {
+		snprintf(why, whylen, "a code object's name is not a str");
+		return -1;
+	}
+	name = pystr_read(pid, l, name_obj, 256);
+	ok = plausible_name(name);
+	if (!ok)
+		snprintf(why, whylen, "a code object's name does not decode (%s)", name ? name : "unreadable");
+	free(name);
+	return ok ? 0 : -1;
+}
+
+/* Walks up to PP_CHECK_FRAMES frames of tstate; counts code objects seen. */
+static int check_frames(pid_t pid, const struct pp_pyruntime *rt, uint64_t tstate, int *codes, char *why, size_t whylen)
+{
+	const struct pp_offsets *o = &rt->layout->bpf;
 	uint64_t f;
 
 	if (procmem_read_u64(pid, tstate + (uint64_t)o->tstate_frame, &f))
@@ -50,11 +95,8 @@ static int check_frames(pid_t pid, const struct pp_layout *l, uint64_t tstate, i
 		if (o->walk_kind != PP_WALK_OWNER || owner < o->owner_cstack) {
 			if (procmem_read_u64(pid, f + (uint64_t)o->frame_code, &code))
 				return -1;
-			code &= o->code_mask;
-			if (!has_type(pid, code, "code")) {
-				snprintf(why, whylen, "a frame's code field does not hold a code object");
+			if (check_code(pid, rt, code & o->code_mask, why, whylen))
 				return -1;
-			}
 			(*codes)++;
 		}
 		if (procmem_read_u64(pid, f + (uint64_t)o->frame_previous, &f))
@@ -86,7 +128,7 @@ enum pp_check selfcheck(pid_t pid, const struct pp_pyruntime *rt, char *why, siz
 			snprintf(why, whylen, "a thread state does not point back to its interpreter");
 			return PP_CHECK_MISMATCH;
 		}
-		if (check_frames(pid, l, ts, &codes, sub, sizeof(sub))) {
+		if (check_frames(pid, rt, ts, &codes, sub, sizeof(sub))) {
 			snprintf(why, whylen, "%s", sub[0] ? sub : "cannot read a thread's frames");
 			return PP_CHECK_MISMATCH;
 		}
@@ -98,6 +140,11 @@ enum pp_check selfcheck(pid_t pid, const struct pp_pyruntime *rt, char *why, siz
 	if (!nthreads) {
 		snprintf(why, whylen, "the interpreter has no thread");
 		return PP_CHECK_NOT_READY;
+	}
+	if (!codes) {
+		/* Nothing to check the frame layout on (yet). */
+		snprintf(why, whylen, "no thread is running Python code");
+		return PP_CHECK_NO_FRAMES;
 	}
 	pp_debug("selfcheck: %d threads, %d code objects checked", nthreads, codes);
 	return PP_CHECK_OK;

@@ -12,6 +12,7 @@ enum pp_check {
 	PP_CHECK_OK = 0,
 	PP_CHECK_NOT_READY, /* no interpreter or thread yet (starting up or shutting down) */
 	PP_CHECK_MISMATCH, /* the layout does not read this process right */
+	PP_CHECK_NO_FRAMES, /* threads checked, but none runs Python code to check frames on */
 };
 
 /* Whether the layout reads this process right; why gets one line if not. */
