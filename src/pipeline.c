@@ -95,9 +95,8 @@ int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_
 	char *name;
 
 	ps->t = *t;
-	ps->rt = *rt;
+	pyruntime_move(&ps->rt, rt);
 	memset(t, 0, sizeof(*t));
-	memset(rt, 0, sizeof(*rt));
 	ps->unw = unwinder_new(ps->t.pid);
 	if (!ps->unw) {
 		procstate_free(ps);

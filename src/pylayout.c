@@ -186,44 +186,6 @@ static const struct pp_layout layouts[] = {
 		PP_STR_FROM_312,
 		PP_BYTES,
 	},
-	{
-		.version = 0x030d,
-		.name = "3.13",
-		.bpf =
-			{
-				.runtime_interp_head = 632,
-				.interp_next = 7264,
-				.interp_tstate_head = 7344,
-				.tstate_next = 8,
-				.tstate_tid = 160, /* native_thread_id */
-				.tstate_frame = 72, /* current_frame */
-				.cframe_frame = -1,
-				.cframe_previous = -1,
-				.frame_code = 0, /* f_executable */
-				.frame_previous = 8,
-				.frame_instr = 56, /* instr_ptr */
-				.frame_is_entry = -1,
-				.frame_owner = 70,
-				.code_tag = 68,
-				.instr_size = 8,
-				.tid_kind = PP_TID_NATIVE,
-				.walk_kind = PP_WALK_OWNER,
-				.owner_cstack = 3,
-				.code_mask = ~0ULL,
-			},
-		.tstate_interp = 16,
-		.co_filename = 112,
-		.co_name = 120,
-		.co_qualname = 128,
-		.co_linetable = 136,
-		.co_firstlineno = 68,
-		.co_code_adaptive = 200,
-		.code_size = 208,
-		.instr_kind = PP_INSTR_PTR_ADAPTIVE,
-		.linetable = PP_LT_LOCATIONS,
-		PP_STR_FROM_312,
-		PP_BYTES,
-	},
 };
 
 const struct pp_layout *pylayout_for_version(uint32_t hexversion)
@@ -244,7 +206,8 @@ const char *pylayout_supported(void)
 		size_t o = 0;
 
 		for (size_t i = 0; i < PP_ARRAY_LEN(layouts); i++)
-			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", layouts[i].name);
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s, ", layouts[i].name);
+		snprintf(list + o, sizeof(list) - o, "3.13 and 3.14 (from their _Py_DebugOffsets)");
 	}
 	return list;
 }

@@ -2,6 +2,7 @@
 #include "pyruntime.h"
 #include "elfsym.h"
 #include "procmem.h"
+#include "pydebugoffsets.h"
 #include "util.h"
 
 #include <stdbool.h>
@@ -37,23 +38,6 @@ static void fmt_version(struct pp_pyruntime *rt)
 }
 
 /*
- * 3.13+ runtimes start with _Py_DebugOffsets: the cookie "xdebugpy", the
- * version, then free_threaded (1 in Py_GIL_DISABLED builds, whose objects
- * have another layout).
- */
-static bool free_threaded(pid_t pid, const struct pp_pyruntime *rt)
-{
-	struct {
-		char cookie[8];
-		uint64_t version, free_threaded;
-	} head;
-
-	if (rt->hexversion < 0x030d0000 || procmem_read(pid, rt->runtime, &head, sizeof(head)))
-		return false;
-	return memcmp(head.cookie, "xdebugpy", 8) == 0 && head.free_threaded == 1;
-}
-
-/*
  * <= 3.6 keep the interpreter list in pystate.c's static interp_head: its
  * local symbol when the file has a .symtab, else the address that
  * PyInterpreterState_Head() loads, "mov rax, [rip+disp32]; ret" on x86_64.
@@ -69,6 +53,28 @@ static int interp_head_from_code(pid_t pid, uint64_t func, uint64_t *addr)
 	memcpy(&disp, code + 3, 4);
 	*addr = func + 7 + (uint64_t)(int64_t)disp;
 	return 0;
+}
+
+/*
+ * 3.13+ start _PyRuntime with _Py_DebugOffsets, the offsets its own
+ * compiler computed: read instead of a table, so that a version we never
+ * measured still reads right (and a free-threaded build is recognised).
+ */
+static enum pp_runtime_error layout_from_debug_offsets(pid_t pid, struct pp_pyruntime *rt, char *why, size_t whylen)
+{
+	uint8_t buf[PP_DEBUGOFFSETS_MAX];
+	char sub[200] = "";
+
+	if (procmem_read(pid, rt->runtime, buf, sizeof(buf))) {
+		snprintf(why, whylen, "cannot read _PyRuntime of process %d", (int)pid);
+		return PP_RT_UNREADABLE;
+	}
+	if (pydebugoffsets_layout(buf, sizeof(buf), &rt->own_layout, sub, sizeof(sub))) {
+		snprintf(why, whylen, "process %d: %s (supported: %s)", (int)pid, sub, pylayout_supported());
+		return PP_RT_UNSUPPORTED;
+	}
+	rt->layout = &rt->own_layout;
+	return PP_RT_OK;
 }
 
 enum pp_symbol_slot {
@@ -173,14 +179,8 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 		return PP_RT_NOT_PYTHON;
 	}
 	fmt_version(rt);
-	if (free_threaded(t->pid, rt)) {
-		snprintf(why, whylen,
-			 "process %d runs a free-threaded (no-GIL) build of Python %s, which this build does not "
-			 "support "
-			 "(supported: %s, with the GIL)",
-			 (int)t->pid, rt->version, pylayout_supported());
-		return PP_RT_UNSUPPORTED;
-	}
+	if (rt->hexversion >= 0x030d0000 && rt->anchor == PP_ANCHOR_RUNTIME)
+		return layout_from_debug_offsets(t->pid, rt, why, whylen);
 	rt->layout = pylayout_for_version(rt->hexversion);
 	if (rt->layout && rt->layout->anchor != rt->anchor) {
 		snprintf(why, whylen, "process %d runs Python %s, but %s has %s: not a build this tool understands",
@@ -200,4 +200,12 @@ void pyruntime_free(struct pp_pyruntime *rt)
 {
 	free(rt->path);
 	rt->path = NULL;
+}
+
+void pyruntime_move(struct pp_pyruntime *dst, struct pp_pyruntime *src)
+{
+	*dst = *src;
+	if (src->layout == &src->own_layout)
+		dst->layout = &dst->own_layout;
+	memset(src, 0, sizeof(*src));
 }

@@ -18,7 +18,8 @@ struct pp_pyruntime {
 	uint64_t str_type; /* the type of code object names (str), 0 if unknown */
 	uint32_t hexversion;
 	char version[24]; /* "3.11.7" */
-	const struct pp_layout *layout;
+	const struct pp_layout *layout; /* the table's, or own_layout */
+	struct pp_layout own_layout; /* 3.13+: read from the process's _Py_DebugOffsets */
 };
 
 enum pp_runtime_error {
@@ -31,5 +32,7 @@ enum pp_runtime_error {
 /* Finds the runtime of target t. On error, why holds one line for people. */
 enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyruntime *rt, char *why, size_t whylen);
 void pyruntime_free(struct pp_pyruntime *rt);
+/* Moves *src to *dst (layout included, when it is src's own); src is left empty. */
+void pyruntime_move(struct pp_pyruntime *dst, struct pp_pyruntime *src);
 
 #endif

@@ -50,6 +50,7 @@ struct pp_symbolizer {
  */
 static const char *const glue_prefixes[] = {
 	"_PyEval_EvalFrame",
+	"_TAIL_CALL_", /* 3.14's tail-calling interpreter: one function per instruction */
 	"_PyEval_Vector",
 	"_PyEval_EvalCode",
 	"PyEval_EvalCode",
