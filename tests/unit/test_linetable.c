@@ -20,6 +20,7 @@ static const char *const interpreters[] = {
 	"/root/.pyenv/versions/3.9.18/bin/python3.9",
 	"/root/.pyenv/versions/3.10.13/bin/python3.10",
 	"/usr/bin/python3.11",
+	"/usr/bin/python3.11-dbg",
 	"/root/.pyenv/versions/3.11.7/bin/python3.11",
 	"/root/.pyenv/versions/3.12.1/bin/python3.12",
 	"/root/.pyenv/versions/3.13.0/bin/python3.13",
