@@ -88,7 +88,7 @@ enum pp_symbol_slot {
 	SYM_COUNT
 };
 
-enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyruntime *rt, char *why, size_t whylen)
+static enum pp_runtime_error find(const struct pp_target *t, struct pp_pyruntime *rt, char *why, size_t whylen)
 {
 	static const char *const names[SYM_COUNT] = {
 		"_PyRuntime",	  "Py_Version",	  "PyCode_Type", "interp_head", "PyInterpreterState_Head",
@@ -194,6 +194,15 @@ enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyrunt
 		return PP_RT_UNSUPPORTED;
 	}
 	return PP_RT_OK;
+}
+
+enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyruntime *rt, char *why, size_t whylen)
+{
+	enum pp_runtime_error err = find(t, rt, why, whylen);
+
+	if (err != PP_RT_OK)
+		pyruntime_free(rt); /* nothing to keep from a runtime we refuse */
+	return err;
 }
 
 void pyruntime_free(struct pp_pyruntime *rt)

@@ -13,9 +13,16 @@ Runs, in order:
      build/pybpfprof).
 
 Prints one line per test: "PASS name", "FAIL name: reason" or
-"SKIP name: reason" (indented "# ..." lines add detail), and ends with
+"SKIP name: reason" (indented "# ..." lines add detail); after the e2e
+tests a table with one row per interpreter (tag, version, samples over its
+e2e profiles, worst ground-truth attribution error over all binaries,
+pass/FAIL, or SKIPPED with the path of a missing one); and ends with
 exactly one line "N passed, N failed, N skipped". Exit status 1 if any
 test failed.
+
+Versions and builds that are not installed (an unsupported 3.5, a
+free-threaded 3.13) are faked by tests/ext/fakepy.c, compiled with cc
+into the work dir.
 
 Artifacts of every e2e test (profile, profiler stderr, ground truth) are
 kept under --workdir (default build/test-work/) for post-mortems.
@@ -41,16 +48,18 @@ DATA = os.path.join(TESTS, "data")
 # Interpreters the e2e tests run against: (tag, path). A missing one is
 # reported as SKIP with its path, never silently ignored.
 INTERPRETERS = [
+    ("pyenv-2.7.18", "/root/.pyenv/versions/2.7.18/bin/python2.7"),
+    ("pyenv-3.6.15", "/root/.pyenv/versions/3.6.15/bin/python3.6"),
+    ("pyenv-3.7.16", "/root/.pyenv/versions/3.7.16/bin/python3.7"),
     ("pyenv-3.8.18", "/root/.pyenv/versions/3.8.18/bin/python3.8"),
     ("pyenv-3.9.18", "/root/.pyenv/versions/3.9.18/bin/python3.9"),
     ("pyenv-3.10.13", "/root/.pyenv/versions/3.10.13/bin/python3.10"),
     ("debian-3.11", "/usr/bin/python3.11"),
+    ("debian-3.11-dbg", "/usr/bin/python3.11-dbg"),
     ("pyenv-3.11.7", "/root/.pyenv/versions/3.11.7/bin/python3.11"),
     ("pyenv-3.12.1", "/root/.pyenv/versions/3.12.1/bin/python3.12"),
     ("pyenv-3.13.0", "/root/.pyenv/versions/3.13.0/bin/python3.13"),
 ]
-# An interpreter version the first profiler build is not expected to support.
-UNSUPPORTED_INTERPRETER = "/root/.pyenv/versions/3.6.15/bin/python3.6"
 
 DEFAULT_SECONDS = 5
 DEFAULT_FREQUENCY = 499
@@ -437,6 +446,262 @@ def check_recursion(stacks, depth, markers):
     return problems, total(full), total(marked)
 
 
+# Call shapes (tests/workloads/shapes.py) ---------------------------------
+
+SHAPE_MIN_SAMPLES = 20             # leaf samples per shape, at least
+SHAPE_MARKED_MAX = 0.01            # leaf samples exempt because marked
+SHAPE_MARKS = (MARK_TRUNCATED, MARK_NATIVE_TRUNCATED, "[unknown]")
+MARKER_RE = re.compile(r"#\s@(\S+)")
+ASYNCIO_DIR = os.sep + "asyncio" + os.sep
+
+
+def source_markers(path):
+    """{ID: line} of the '# @ID' comments of a source file (IDs unique)."""
+    marks = {}
+    with open(path) as f:
+        for lineno, text in enumerate(f, 1):
+            m = MARKER_RE.search(text)
+            if m:
+                if m.group(1) in marks:
+                    raise ValueError("marker @%s twice in %s" % (m.group(1), path))
+                marks[m.group(1)] = lineno
+    return marks
+
+
+def def_range(path, name):
+    """(def line, last non-blank body line) of the function `def name(`."""
+    with open(path) as f:
+        lines = f.read().split("\n")
+    starts = [i for i, l in enumerate(lines) if l.lstrip().startswith("def %s(" % name)]
+    if len(starts) != 1:
+        raise ValueError("def %s( occurs %d times in %s" % (name, len(starts), path))
+    first = starts[0]
+    indent = len(lines[first]) - len(lines[first].lstrip())
+    last = first
+    for i in range(first + 1, len(lines)):
+        text = lines[i]
+        if text.strip() == "":
+            continue
+        if len(text) - len(text.lstrip()) <= indent:
+            break
+        last = i
+    return first + 1, last + 1
+
+
+def frame_name(qualname, version):
+    """How the profiler names a code object: co_qualname from 3.11, co_name before."""
+    if version >= (3, 11):
+        return qualname
+    return qualname.rsplit(".", 1)[-1]
+
+
+def shape_chains(version):
+    """[(shape, leaf, chain)]: the frames expected above each leaf, root first.
+
+    Chain elements: ("py", qualname, ID) a Python frame of shapes.py whose line
+    is that of marker @ID (None: the leaf, anywhere in its function);
+    ("native", name) a native frame, once, between the neighbouring Python
+    frames; ("native?", name) likewise if the sample has it at all (a
+    stripped interpreter has no names for static functions);
+    ("asyncio",) one or more Python frames of the asyncio package."""
+    def py(qualname, marker=None):
+        return ("py", qualname, marker)
+
+    def shape(name, leaf, fn, *middle):
+        chain = [py("<module>", "module.main_loop"), py("main_loop", "main_loop.one_round"),
+                 py("one_round", "one_round." + fn)] + list(middle) + [py(leaf)]
+        return (name, leaf, chain)
+
+    if version >= (3, 7):
+        run = "shape_coroutine.asyncio_run"
+    else:
+        run = "shape_coroutine.run_until_complete"
+    # List comprehensions have their own frame from 3.0 up to 3.11 (PEP 709).
+    listcomp = [py("shape_listcomp.<locals>.<listcomp>", "shape_listcomp.listcomp")] \
+        if (3, 0) <= version < (3, 12) else []
+    return [
+        shape("generator", "leaf_generator", "shape_generator",
+              py("shape_generator", "shape_generator.gen_source"),
+              py("gen_source", "gen_source.leaf_generator")),
+        shape("pipeline.inner", "leaf_pipe_inner", "shape_pipeline",
+              py("shape_pipeline", "shape_pipeline.pipe_outer"),
+              py("pipe_outer", "pipe_outer.pipe_inner"),
+              py("pipe_inner", "pipe_inner.leaf_pipe_inner")),
+        shape("pipeline.outer", "leaf_pipe_outer", "shape_pipeline",
+              py("shape_pipeline", "shape_pipeline.pipe_outer"),
+              py("pipe_outer", "pipe_outer.leaf_pipe_outer")),
+        shape("coroutine", "leaf_coroutine", "shape_coroutine",
+              py("shape_coroutine", run), ("asyncio",), ("native?", "task_step"),
+              py("co_outer", "co_outer.co_inner"),
+              py("co_inner", "co_inner.leaf_coroutine")),
+        shape("lambda", "leaf_lambda", "shape_lambda",
+              py("shape_lambda", "shape_lambda.lambda"),
+              py("shape_lambda.<locals>.<lambda>", "shape_lambda.lambda")),
+        shape("sort_key", "leaf_sort_key", "shape_sort_key",
+              py("shape_sort_key", "shape_sort_key.lambda"), ("native?", "builtin_sorted"),
+              py("shape_sort_key.<locals>.<lambda>", "shape_sort_key.lambda")),
+        shape("genexpr", "leaf_genexpr", "shape_genexpr",
+              py("shape_genexpr", "shape_genexpr.genexpr"), ("native?", "builtin_sum"),
+              py("shape_genexpr.<locals>.<genexpr>", "shape_genexpr.genexpr")),
+        shape("listcomp", "leaf_listcomp", "shape_listcomp",
+              py("shape_listcomp", "shape_listcomp.listcomp"), *listcomp),
+        shape("class_body", "leaf_class_body", "shape_class_body",
+              py("shape_class_body", "shape_class_body.Body"),
+              ("native?", "builtin___build_class__"),
+              py("shape_class_body.<locals>.Body", "Body.leaf_class_body")),
+        shape("callback", "leaf_callback", "shape_callback",
+              py("shape_callback", "shape_callback.callback_target"),
+              ("native", "pptest_call_back"), ("native?", "pptest_invoke"),
+              py("callback_target", "callback_target.leaf_callback")),
+        shape("method", "leaf_method", "shape_method",
+              py("shape_method", "shape_method.Worker.method"),
+              py("Worker.method", "Worker.method.leaf_method")),
+    ]
+
+
+def shape_side_chains():
+    """Chains of shapes.py code that is not on the way to a leaf: the
+    deadline of each shape, and (3.11+) pipe_inner's generator being created
+    by shape_pipeline, before pipe_outer runs."""
+    root = [("py", "<module>", "module.main_loop"), ("py", "main_loop", "main_loop.one_round")]
+    return [root + [("py", "one_round", "one_round.*"), ("py", "deadline", None)],
+            root + [("py", "one_round", "one_round.shape_pipeline"),
+                    ("py", "shape_pipeline", "shape_pipeline.pipe_outer"),
+                    ("py", "pipe_inner", None)]]
+
+
+def match_chain(frames, chain, script, marks, version, prefix=False):
+    """None if the Python frames of a sample are exactly chain, else why not.
+
+    prefix: the sample may stop anywhere along the chain (a sample in a
+    caller rather than the leaf), followed only by Python frames of other
+    files (e.g. wl_common's stop check, asyncio's event loop); the line of
+    the last shapes.py frame is then free."""
+    return match_chain_depth(frames, chain, script, marks, version, prefix)[0]
+
+
+def match_chain_depth(frames, chain, script, marks, version, prefix=False):
+    """(why not or None, Python frames matched): see match_chain."""
+    pys = [(i, py_frame(f)) for i, f in enumerate(frames) if is_py(f)]
+    k = 0               # next Python frame of the sample
+    last_i = -1         # frames index of the last matched Python frame
+    natives = []        # native frames due between last_i and the next match
+    for n, el in enumerate(chain):
+        if el[0] in ("native", "native?"):
+            natives.append((el[1], el[0] == "native"))
+            continue
+        if el[0] == "asyncio":
+            start = k
+            while k < len(pys) and ASYNCIO_DIR in pys[k][1][1]:
+                k += 1
+            if k == start and not prefix:
+                return ("no asyncio frame between %s and %s"
+                        % (chain[n - 1][1], chain[n + 1][1]), k)
+            if k > start:
+                last_i = pys[k - 1][0]
+            continue
+        want = frame_name(el[1], version)
+        if k == len(pys):
+            return (None if prefix else "the chain stops before %s" % want), k
+        i, (name, path, line) = pys[k]
+        if prefix and path != script and n > 0:
+            break       # the rest must be other files' frames (checked below)
+        if name != want or path != script:
+            return ("Python frame %d is %r, expected %s (%s)"
+                    % (k + 1, frames[i], want, os.path.basename(script)), k)
+        for nat, required in natives:
+            if (required or nat in frames) and (nat not in frames[last_i + 1:i]
+                                                or frames.count(nat) != 1):
+                return ("native %s %s between %s and %s"
+                        % (nat, "not (only)" if nat in frames else "missing",
+                           frames[last_i], frames[i]), k)
+        natives = []
+        last = not any(p[1] == script for _, p in pys[k + 1:])
+        if el[2] is None:
+            lo, hi = def_range(script, el[1].rsplit(".", 1)[-1])
+            if not lo <= line <= hi and not (prefix and last):
+                return ("%s at line %d, outside its body (%d-%d)"
+                        % (want, line, lo, hi), k)
+        elif not (prefix and last):
+            if el[2].endswith("*"):
+                ok = [v for m, v in marks.items() if m.startswith(el[2][:-1])]
+            else:
+                ok = [marks[el[2]]]
+            if line not in ok:
+                return ("%s at line %d, expected %s"
+                        % (want, line, " or ".join(str(v) for v in sorted(ok))), k)
+        last_i = i
+        k += 1
+    rest = pys[k:]
+    if rest and not prefix:
+        return "Python frame %r below the leaf" % frames[rest[0][0]], k
+    stray = [i for i, p in rest if p[1] == script]
+    if stray:
+        return "shapes.py frame %r out of place" % frames[stray[0]], k
+    return None, k
+
+
+def check_shapes(stacks, pid, script, version, shapes_run):
+    """Each shape's leaf samples carry exactly their chain; every other
+    sample of shapes.py code is a prefix of some chain.
+
+    Returns (problems, {shape: leaf samples}, marked samples)."""
+    marks = source_markers(script)
+    main = of_thread(stacks, pid)
+    chains = [c for c in shape_chains(version) if c[0].split(".")[0] in shapes_run]
+    leaves = {c[1]: c for c in chains}
+    shape_of_leaf = {c[1]: c[0] for c in chains}
+    all_leaves = set(c[1] for c in shape_chains(version))
+    problems, counts, marked = [], {}, 0
+    bad = {}            # shape or "other" -> [count, first reason, first stack]
+
+    def misplaced(key, s, why):
+        bad.setdefault(key, [0, why, s])[0] += s.count
+
+    for s in main:
+        names = set(p[0] for p in (py_frame(f) for f in s.frames) if p and p[1] == script)
+        hit = [l for l in names if l in all_leaves]
+        is_marked = any(m in s.frames for m in SHAPE_MARKS)
+        if "<module>" not in names and not is_marked:
+            # All of this thread's code runs under <module>: a sample without
+            # it lost its outer Python frames and does not say so.
+            misplaced(shape_of_leaf.get(hit[0], "other") if hit else "other", s,
+                      "no <module> frame of %s and no marker" % os.path.basename(script))
+            continue
+        if len(hit) > 1:
+            misplaced("other", s, "two leaves in one sample")
+            continue
+        if hit:
+            if hit[0] not in leaves:
+                misplaced("other", s, "leaf %s of a shape that did not run" % hit[0])
+                continue
+            shape, leaf, chain = leaves[hit[0]]
+            counts[shape] = counts.get(shape, 0) + s.count
+            if is_marked:
+                marked += s.count
+                continue
+            why = match_chain(s.frames, chain, script, marks, version)
+            if why:
+                misplaced(shape, s, why)
+        elif names and not is_marked:
+            tries = [match_chain_depth(s.frames, c, script, marks, version, prefix=True)
+                     for c in [c[2][:-1] for c in chains] + shape_side_chains()]
+            if all(why for why, _ in tries):
+                # the reason from the chain that fits this sample longest
+                misplaced("other", s, max(tries, key=lambda t: t[1])[0])
+    for shape, (n, why, s) in sorted(bad.items()):
+        problems.append("%s: %d samples misplaced (%s);%s" % (shape, n, why, example([s], 600)))
+    for shape, leaf, _ in chains:
+        if counts.get(shape, 0) < SHAPE_MIN_SAMPLES:
+            problems.append("%s: %d samples in %s, need >= %d" % (
+                shape, counts.get(shape, 0), leaf, SHAPE_MIN_SAMPLES))
+    in_leaves = sum(counts.values())
+    if marked > SHAPE_MARKED_MAX * max(in_leaves, 1):
+        problems.append("%d of %d leaf samples are marked incomplete (%s), more than %.0f%%"
+                        % (marked, in_leaves, "/".join(SHAPE_MARKS), 100 * SHAPE_MARKED_MAX))
+    return problems, counts, marked
+
+
 def check_clean_error(run, output_path=None):
     """The error contract: exit 1, one stderr line, no output file."""
     problems = run.crash_problems()
@@ -467,6 +732,9 @@ def check_profile_text(text, pid, min_samples=1):
 # --------------------------------------------------------------------------
 # Processes: workloads and profiler runs
 # --------------------------------------------------------------------------
+
+INFO_LINE_RE = re.compile(r"^([A-Z]+) (\{.*\})$")
+
 
 class TestSkip(Exception):
     pass
@@ -521,8 +789,9 @@ class Workload:
                 self.exited.wait(5)
                 raise TestFail("workload exited with %s before READY (%s)"
                                % (self.proc.returncode, self.stderr_tail()))
-            if line.startswith("TIDS "):
-                self.info["tids"] = json.loads(line[5:])
+            m = INFO_LINE_RE.match(line)
+            if m:       # e.g. "TIDS {...}" -> info["tids"]
+                self.info[m.group(1).lower()] = json.loads(m.group(2))
             if line == "READY":
                 return self
 
@@ -681,12 +950,16 @@ class Reporter:
     def __init__(self, name_filter):
         self.counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
         self.name_filter = name_filter
+        self.interp = None          # InterpStats also counting results
+        self.table = []             # [(tag, InterpStats)] for the summary
 
     def wanted(self, name):
         return not self.name_filter or self.name_filter in name
 
     def report(self, status, name, reason=None, notes=()):
         self.counts[status] += 1
+        if self.interp is not None:
+            self.interp.counts[status] += 1
         line = status + " " + name
         if reason:
             line += ": " + reason.replace("\n", " | ")
@@ -715,6 +988,38 @@ class Reporter:
         self.report("PASS", name, None, notes)
         return True
 
+    def summary_table(self):
+        """Per interpreter: version, samples, worst ground-truth error, result."""
+        if not self.table:
+            return
+        head = ("interpreter", "version", "samples", "worst attribution error", "result")
+        rows = []
+        for tag, st in self.table:
+            c = st.counts
+            if st.missing:
+                rows.append((tag, "-", "-", "-", "SKIPPED: %s not found" % st.path))
+                continue
+            if c["FAIL"]:
+                result = "FAIL (%d of %d tests failed)" % (c["FAIL"], sum(c.values()))
+            elif c["PASS"]:
+                result = "pass (%d tests%s)" % (
+                    c["PASS"], ", %d skipped" % c["SKIP"] if c["SKIP"] else "")
+            else:
+                result = "not run"
+            err = "-" if st.gt_error is None else "%.1f pp" % st.gt_error
+            rows.append((tag, st.version or "?", str(st.samples) if st.samples else "-",
+                         err, result))
+        widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+        fmt = "%%-%ds  %%-%ds  %%%ds  %%%ds  %%s" % tuple(widths)
+        print("", flush=True)
+        print("Interpreters (worst attribution error: largest |profiled - measured| "
+              "function share in ground_truth, both binaries)")
+        print(fmt % head)
+        print(fmt % (tuple("-" * w for w in widths) + ("-" * 6,)))
+        for r in rows:
+            print(fmt % r)
+        print("", flush=True)
+
     def final(self):
         c = self.counts
         print("%d passed, %d failed, %d skipped" % (c["PASS"], c["FAIL"], c["SKIP"]),
@@ -728,11 +1033,26 @@ def fail_if(problems, artifacts=None):
         raise TestFail("; ".join(problems[:6]) + where)
 
 
+class InterpStats:
+    """What the closing table shows for one interpreter."""
+
+    def __init__(self, path=None):
+        self.path = path
+        self.version = None         # "3.11.7", from the interpreter itself
+        self.missing = False
+        self.samples = 0            # over all its e2e profiles
+        self.gt_error = None        # worst |profiled - measured| share, pp
+        self.counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+
+    def record_gt_error(self, pp):
+        self.gt_error = pp if self.gt_error is None else max(self.gt_error, pp)
+
+
 class Env:
     """What one e2e test needs: interpreter, ext dir, binary, artifact dir."""
 
     def __init__(self, workdir, seconds, interp_tag=None, python=None,
-                 ext_dir=None, binary=None, bin_tag=None):
+                 ext_dir=None, binary=None, bin_tag=None, version=None, stats=None):
         self.workdir = workdir
         self.seconds = seconds
         self.interp_tag = interp_tag
@@ -740,6 +1060,11 @@ class Env:
         self.ext_dir = ext_dir
         self.binary = binary
         self.bin_tag = bin_tag
+        self.version = version      # (major, minor, micro) of python
+        self.stats = stats if stats is not None else InterpStats()
+
+    def add_samples(self, stacks):
+        self.stats.samples += total(stacks)
 
     def artifacts(self, test):
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", "%s-%s-%s"
@@ -771,6 +1096,7 @@ def profile_workload(env, wl, art, seconds, frequency=DEFAULT_FREQUENCY):
     if not os.path.exists(out):
         fail_if(["--output file not written"], art)
     problems, stacks = check_profile_text(read_output(out), wl.pid)
+    env.add_samples(stacks)
     fail_if(problems, art)
     return run, stacks
 
@@ -788,11 +1114,13 @@ def test_ground_truth(env):
                      % (wl.proc.returncode, wl.stderr_tail())], art)
     with open(truth_path) as f:
         truth = json.load(f)
+    shares = ground_truth_shares(of_thread(stacks, wl.pid))
+    env.stats.record_gt_error(max(100 * abs(shares[k] - truth["shares"][k])
+                                  for k in GT_NAMES))
     problems = check_structure(stacks, wl.pid, comm)
     problems += check_ground_truth(stacks, truth, wl.pid, script,
                                    DEFAULT_FREQUENCY, env.seconds)
     fail_if(problems, art)
-    shares = ground_truth_shares(of_thread(stacks, wl.pid))
     return ["shares profiled/measured: " + ", ".join(
         "%s %.1f/%.1f%%" % (k, 100 * shares[k], 100 * truth["shares"][k])
         for k in GT_NAMES) + "; %d samples" % total(stacks)]
@@ -809,6 +1137,29 @@ def test_threads(env):
     fail_if(check_threads(stacks, tids), art)
     return ["samples per thread: " + ", ".join(
         "%s %d" % (r, total(of_thread(stacks, t))) for r, t in sorted(tids.items()))]
+
+
+def test_shapes(env):
+    """Generators, a generator pipeline, an asyncio coroutine, lambdas, a
+    generator expression, a list comprehension, a class body, a Python ->
+    C -> Python callback and a method: each leaf under exactly its chain."""
+    art = env.artifacts("shapes")
+    script = os.path.join(WORKLOADS, "shapes.py")
+    with env.workload("shapes.py", [], art) as wl:
+        wl.wait_ready()
+        run, stacks = profile_workload(env, wl, art, env.seconds)
+    info = wl.info.get("shapes")
+    if not info:
+        fail_if(["workload printed no SHAPES line"], art)
+    problems, counts, marked = check_shapes(stacks, wl.pid, script, env.version, info["run"])
+    fail_if(problems, art)
+    notes = ["leaf samples: " + ", ".join("%s %d" % (c[0], counts.get(c[0], 0))
+                                          for c in shape_chains(env.version)
+                                          if c[0] in counts)
+             + "; %d marked incomplete" % marked]
+    for shape, why in sorted(info.get("skipped", {}).items()):
+        notes.append("shape %s not run: %s" % (shape, why))
+    return notes
 
 
 def test_recursion(env, depth, markers, seconds, burn_gil):
@@ -852,6 +1203,7 @@ def test_output_stdout(env):
         problems.append("exit code %s (%s)" % (run.rc, run.summary()))
     fail_if(problems, art)
     problems, stacks = check_profile_text(run.stdout, wl.pid)
+    env.add_samples(stacks)
     fail_if(problems, art)
     return ["%d stacks, %d samples" % (len(stacks), total(stacks))]
 
@@ -876,6 +1228,7 @@ def test_sigint(env, sig=signal.SIGINT, name="sigint"):
         fail_if(["no output file after %s" % name], art)
     text = read_output(out)
     problems, stacks = check_profile_text(text, wl.pid, min_samples=100)
+    env.add_samples(stacks)
     if text and not text.endswith("\n"):
         problems.append("output does not end with a newline (cut short?)")
     fail_if(problems, art)
@@ -909,6 +1262,7 @@ def test_native_truncated(env):
             problems.append("exit code %s (%s)" % (run.rc, run.summary()))
         fail_if(problems, art)
         problems, stacks = check_profile_text(read_output(out), wl.pid, min_samples=100)
+        env.add_samples(stacks)
         fail_if(problems, art)
         results[name] = of_thread(stacks, wl.pid)
     problems = []
@@ -1030,6 +1384,7 @@ def test_target_exits_during_sampling(env):
     if not os.path.exists(out):
         fail_if(["no output file written"], art)
     problems, stacks = check_profile_text(read_output(out), wl.pid, min_samples=1)
+    env.add_samples(stacks)
     fail_if(problems, art)
     return ["%d samples; profiler ran %.1f s" % (total(stacks), run.elapsed)]
 
@@ -1073,32 +1428,71 @@ def test_not_cpython(env):
         p.wait()
 
 
-def test_unsupported_version(env):
-    if not os.path.exists(UNSUPPORTED_INTERPRETER):
-        raise TestSkip("%s not found" % UNSUPPORTED_INTERPRETER)
-    art = env.artifacts("unsupported_version")
+FAKEPY_SRC = os.path.join(TESTS, "ext", "fakepy.c")
+# Fake interpreters (tests/ext/fakepy.c): name -> cc -D flags.
+FAKEPY = {
+    "fakepy-3.5": ["-DFAKE_VERSION=0x030500f0"],
+    "fakepy-3.13t": ["-DFAKE_VERSION=0x030d00f0", "-DFAKE_FREE_THREADED=1",
+                     "-DFAKE_DEBUG_COOKIE=1"],
+}
+
+
+def build_fakepy(env, name):
+    """Compile tests/ext/fakepy.c into the work dir; return its path."""
+    out = os.path.join(env.workdir, "fakepy", name)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    cc = os.environ.get("CC", "cc")
+    p = subprocess.run([cc, "-O0", "-g", "-rdynamic", "-o", out + ".tmp", FAKEPY_SRC]
+                       + FAKEPY[name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise TestFail("cannot build %s: %s"
+                       % (name, p.stdout.decode("utf-8", "replace").strip()[-500:]))
+    os.rename(out + ".tmp", out)
+    return out
+
+
+def profile_fakepy(env, name, test):
+    """Run the profiler on a fake interpreter; return (run, output path)."""
+    art = env.artifacts(test)
+    exe = build_fakepy(env, name)
     out = os.path.join(art, "profile.folded")
-    wl = Workload(UNSUPPORTED_INTERPRETER,
-                  ["-c", "import time\nprint('READY', flush=True)\n"
-                         "while True: sum(range(1000)); time.sleep(0.001)"],
-                  None, art)
+    wl = Workload(exe, [], None, art)
     try:
         wl.wait_ready()
         run = run_profiler(env.binary, profile_args(wl.pid, 2, DEFAULT_FREQUENCY, out),
                            art, timeout=60)
     finally:
         wl.terminate()
-    if run.rc == 0:
-        problems, stacks = check_profile_text(read_output(out), wl.pid, 1)
-        fail_if(run.crash_problems() + problems, art)
-        return ["SUPPORTED: %s profiled (%d samples)"
-                % (os.path.basename(UNSUPPORTED_INTERPRETER), total(stacks))]
     problems = check_clean_error(run, out)
-    versions = set(re.findall(r"\b[23]\.\d+\b", run.stderr)) - {"3.6"}
-    if not problems and not versions:
-        problems.append("message names no supported version: %r" % run.stderr.strip())
+    return run, problems, art
+
+
+def test_unsupported_version(env):
+    """A CPython 3.5.0 (fake: Py_Version 0x030500f0): refused in one line
+    that names the version and the supported ones."""
+    run, problems, art = profile_fakepy(env, "fakepy-3.5", "unsupported_version")
+    msg = run.stderr.strip()
+    if not problems:
+        if not re.search(r"\b3\.5(\.0)?(?![.\d])", msg):
+            problems.append("message does not name Python 3.5.0: %r" % msg)
+        if not re.search(r"not support|unsupported", msg, re.I):
+            problems.append("message does not say it is not supported: %r" % msg)
+        others = set(re.findall(r"\b[23]\.\d+\b", msg)) - {"3.5"}
+        if not others:
+            problems.append("message names no supported version: %r" % msg)
     fail_if(problems, art)
-    return ["REJECTED cleanly: " + run.stderr.strip()]
+    return ["REJECTED cleanly: " + msg]
+
+
+def test_free_threaded(env):
+    """A free-threaded 3.13 (fake: _Py_DebugOffsets says free_threaded = 1):
+    refused in one line that says free-threaded."""
+    run, problems, art = profile_fakepy(env, "fakepy-3.13t", "free_threaded")
+    msg = run.stderr.strip()
+    if not problems and "free-threaded" not in msg:
+        problems.append("message does not say free-threaded: %r" % msg)
+    fail_if(problems, art)
+    return ["REJECTED cleanly: " + msg]
 
 
 def idle_python_target(art):
@@ -1147,6 +1541,7 @@ def test_output_is_directory(env):
 E2E_PER_INTERPRETER = [
     ("ground_truth", test_ground_truth),
     ("threads", test_threads),
+    ("shapes", test_shapes),
     ("recursion_300", test_recursion_300),
     ("recursion_2000", test_recursion_2000),
     ("output_file", test_output_file),
@@ -1162,6 +1557,7 @@ E2E_PER_BINARY = [
     ("bad_input.reaped_pid", test_reaped_pid),
     ("bad_input.not_cpython", test_not_cpython),
     ("bad_input.unsupported_version", test_unsupported_version),
+    ("bad_input.free_threaded", test_free_threaded),
     ("bad_input.output_missing_dir", test_output_missing_dir),
     ("bad_input.output_is_directory", test_output_is_directory),
     ("bad_input.no_privileges", test_no_privileges),
@@ -1174,12 +1570,15 @@ E2E_PER_BINARY = [
 # --------------------------------------------------------------------------
 
 def expand_template(path, script):
-    """Fill @FILE@ and @LINE:needle@ in a handcrafted sample."""
+    """Fill @FILE@, @LINE:needle@ and @MARK:id@ in a handcrafted sample."""
     lines = [l for l in read_output(path).split("\n")
              if l and not l.startswith("#")]
     text = "".join(l + "\n" for l in lines)
     text = re.sub(r"@LINE:(.+?)@", lambda m: str(source_line(script, m.group(1))),
                   text)
+    if "@MARK:" in text:
+        marks = source_markers(script)
+        text = re.sub(r"@MARK:(.+?)@", lambda m: str(marks[m.group(1)]), text)
     return text.replace("@FILE@", script)
 
 
@@ -1268,6 +1667,86 @@ def selftest_threads():
     expect(check_threads(parse_folded(bad), tids), True, "samples moved threads")
 
 
+def selftest_shapes():
+    script = os.path.join(WORKLOADS, "shapes.py")
+    text = expand_template(os.path.join(DATA, "shapes.folded.in"), script)
+    shapes = ["generator", "pipeline", "coroutine", "lambda", "sort_key", "genexpr",
+              "listcomp", "class_body", "callback", "method"]
+    f = "(%s:" % script
+
+    def check(t, version=(3, 12, 1), run=shapes):
+        return check_structure(parse_folded(t), 4242) + \
+            check_shapes(parse_folded(t), 4242, script, version, run)[0]
+
+    expect(check(text), False, "handcrafted shapes (3.12)")
+    # Up to 3.10 frames are named by co_name, and 3.0-3.11 have a <listcomp>.
+    old = text
+    for qualname in ("shape_lambda.<locals>.<lambda>", "shape_sort_key.<locals>.<lambda>",
+                     "shape_genexpr.<locals>.<genexpr>", "shape_class_body.<locals>.Body",
+                     "Worker.method"):
+        old = mutate(old, qualname + " (", qualname.rsplit(".", 1)[1] + " (", -1)
+    lc = "shape_listcomp %s%d);" % (f, source_markers(script)["shape_listcomp.listcomp"])
+    old = mutate(old, lc, lc + lc.replace("shape_listcomp", "<listcomp>"))
+    expect(check(old, (3, 10, 13)), False, "handcrafted shapes in co_name form (3.10)")
+    expect(check(text, (3, 10, 13)), True, "co_qualname names on 3.10")
+    expect(check(old, (3, 12, 1)), True, "co_name names on 3.12")
+    # Two generator frames swapped.
+    outer = re.search(r"pipe_outer \([^)]*\);pipe_inner \([^)]*\);", text).group(0)
+    a, b = outer[:-1].split(";")
+    expect(check(mutate(text, outer, b + ";" + a + ";")), True, "pipeline frames swapped")
+    # A generator frame lost, or shown twice.
+    gen = re.search(r"gen_source \([^)]*\);", text).group(0)
+    expect(check(mutate(text, gen, "")), True, "generator frame missing")
+    expect(check(mutate(text, gen, gen + gen)), True, "generator frame twice")
+    # The C function of the callback above its Python caller.
+    expect(check(mutate(text, "shape_callback " + f, "pptest_call_back;shape_callback " + f)
+                 .replace("pptest_call_back;pptest_invoke;callback_target",
+                          "pptest_invoke;callback_target")), True,
+           "pptest_call_back above its caller")
+    # Wrong line in a caller, leaf line outside the leaf.
+    wm = source_markers(script)["Worker.method.leaf_method"]
+    expect(check(mutate(text, "Worker.method %s%d)" % (f, wm),
+                        "Worker.method %s%d)" % (f, wm + 1))), True, "wrong caller line")
+    ll = source_line(script, "x = (x * 73 + i)")
+    expect(check(mutate(text, "leaf_method %s%d)" % (f, ll),
+                        "leaf_method %s%d)" % (f, ll + 4))), True, "leaf line outside leaf")
+    # A foreign Python frame inside a chain; the coroutine without its loop.
+    expect(check(mutate(text, "Worker.method " + f,
+                        "Thread.run (/usr/lib/python3.12/threading.py:1010);Worker.method "
+                        + f)), True, "foreign frame in a chain")
+    expect(check(re.sub(r"run \(/usr/lib/python3.12/asyncio/runners.py:194\);.*?"
+                        r"PyGen_am_send;", "", text, count=1)), True,
+           "coroutine not under the event loop")
+    # A caller sample whose frames fit no chain; two leaves in one sample.
+    expect(check(mutate(text, "gen_source %s%d)" % (f, source_line(script, "def gen_source(")),
+                        "pipe_inner %s%d)" % (f, source_line(script, "def pipe_inner(")))),
+           True, "caller sample fits no chain")
+    expect(check(mutate(text, "leaf_method (", "leaf_lambda %s1);leaf_method (" % f)),
+           True, "two leaves in one sample")
+    # Outer Python frames lost without a marker (e.g. a stale frame pointer
+    # read in an eval prologue): with or without a shapes.py frame left.
+    for lost in ("Py_BytesMain;gen_source %s%d) 1" % (f, source_line(script, "def gen_source(")),
+                 "Py_BytesMain;pptest_call_back;pptest_invoke 1"):
+        expect(check(text + "python3.12 (4242);thread python3.12 (4242);_start;" + lost + "\n"),
+               True, "outer frames lost: " + lost)
+    # Too few samples in a leaf; too many marked ones.
+    expect(check(re.sub(r"(leaf_method \([^)]*\)) 62$", r"\1 5", text, flags=re.M)),
+           True, "too few samples")
+    # A leaf sample with a marker is exempt from the chain, up to 1%.
+    first = text.split("\n")[0]
+    marked = mutate(first, "Py_BytesMain;<module> (", "Py_BytesMain;[unknown];shape_lambda (")
+    expect(check(text + re.sub(r" \d+$", " 2", marked) + "\n"), False,
+           "few marked samples")
+    expect(check(text + re.sub(r" \d+$", " 20", marked) + "\n"), True,
+           "many marked samples")
+    expect(check(text + re.sub(r" \d+$", " 2", first.replace("[unknown];", "")
+                                   .replace("one_round ", "<module> ")) + "\n"), True,
+           "an unmarked misplaced sample")
+    # On 2.7 the coroutine shape does not run: its leaf must not appear.
+    expect(check(text, run=[s for s in shapes if s != "coroutine"]), True,
+           "leaf of a shape that did not run")
+
+
 def recursion_stack(depth, present, marker=None):
     frames = ["python3.11 (7)", "thread python3.11 (7)", "main", "Py_BytesMain"]
     if marker:
@@ -1312,6 +1791,7 @@ SELFTESTS = [
     ("selftest.ground_truth_checker", selftest_ground_truth),
     ("selftest.threads_checker", selftest_threads),
     ("selftest.recursion_checker", selftest_recursion),
+    ("selftest.shapes_checker", selftest_shapes),
     ("selftest.error_contract_checker", selftest_error_contract),
 ]
 
@@ -1333,6 +1813,17 @@ def run_unit(path):
         sys.stdout.write("\n".join("  | " + l for l in out.split("\n")[-60:]) + "\n")
         raise TestFail("exit code %d (output above)" % p.returncode)
     return []
+
+
+def python_version(python):
+    """(major, minor, micro) of an interpreter, asked to itself."""
+    p = subprocess.run([python, "-c", "import sys; sys.stdout.write("
+                        "'%d %d %d' % tuple(sys.version_info[:3]))"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = p.stdout.decode("utf-8", "replace").strip()
+    if p.returncode != 0 or not re.match(r"^\d+ \d+ \d+$", out):
+        raise TestFail("cannot ask %s its version: %s" % (python, out[-300:]))
+    return tuple(int(x) for x in out.split())
 
 
 def build_ext(tag, python):
@@ -1403,7 +1894,10 @@ def run_e2e(rep, args):
         for name, fn in E2E_PER_BINARY:
             rep.run("%s[%s]" % (name, bin_tag), fn, env)
     for tag, python in interpreters(args):
+        stats = InterpStats(python)
+        rep.table.append((tag, stats))
         if not os.access(python, os.X_OK):
+            stats.missing = True
             rep.report("SKIP", "interpreter[%s]" % tag,
                        "%s NOT FOUND: its e2e tests did not run" % python)
             continue
@@ -1411,14 +1905,24 @@ def run_e2e(rep, args):
                  for bt, _ in usable_bins]
         if not any(rep.wanted(n) for n in names):
             continue
-        ext_dir = []
-        if not rep.run("build_ext[%s]" % tag,
-                       lambda: ext_dir.append(build_ext(tag, python)), force=True):
-            continue
-        for bin_tag, b in usable_bins:
-            env = Env(args.workdir, args.seconds, tag, python, ext_dir[0], b, bin_tag)
-            for name, fn in E2E_PER_INTERPRETER:
-                rep.run("%s[%s,%s]" % (name, tag, bin_tag), fn, env)
+        rep.interp = stats
+        try:
+            ext_dir, version = [], []
+
+            def prepare():
+                version.append(python_version(python))
+                ext_dir.append(build_ext(tag, python))
+                return ["Python %d.%d.%d" % version[0]]
+            if not rep.run("build_ext[%s]" % tag, prepare, force=True):
+                continue
+            stats.version = "%d.%d.%d" % version[0]
+            for bin_tag, b in usable_bins:
+                env = Env(args.workdir, args.seconds, tag, python, ext_dir[0], b, bin_tag,
+                          version[0], stats)
+                for name, fn in E2E_PER_INTERPRETER:
+                    rep.run("%s[%s,%s]" % (name, tag, bin_tag), fn, env)
+        finally:
+            rep.interp = None
 
 
 def main(argv):
@@ -1430,6 +1934,7 @@ def main(argv):
         rep.run("unit[%s]" % display_path(os.path.abspath(path)), run_unit, path)
     if not args.no_e2e:
         run_e2e(rep, args)
+        rep.summary_table()
     return rep.final()
 
 
