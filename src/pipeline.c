@@ -92,7 +92,6 @@ void pipeline_free(struct pp_pipeline *pl)
 int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_pyruntime *rt)
 {
 	struct pp_procstate *ps = pp_xcalloc(1, sizeof(*ps));
-	char *name;
 
 	ps->t = *t;
 	pyruntime_move(&ps->rt, rt);
@@ -107,9 +106,9 @@ int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_
 	ps->codes = pycode_cache_new(ps->t.pid, ps->rt.layout, ps->rt.code_type);
 	ps->pynames_cap = 1024;
 	ps->pynames = pp_xcalloc(ps->pynames_cap, sizeof(*ps->pynames));
-	name = pp_xasprintf("%s (%d)", ps->t.comm, (int)ps->t.pid);
-	ps->proc_frame = profile_intern(pl->profile, name);
-	free(name);
+	ps->proc_frame = profile_intern_frame(
+		pl->profile,
+		&(struct pp_frame){.kind = PP_FRAME_PROCESS, .name = ps->t.comm, .num = (uint64_t)ps->t.pid});
 	pp_grow((void **)&pl->procs, &pl->procs_cap, pl->nprocs + 1, sizeof(*pl->procs));
 	pl->procs[pl->nprocs++] = ps;
 	return 0;
@@ -125,16 +124,14 @@ static struct pp_procstate *find_proc(struct pp_pipeline *pl, uint32_t pid)
 
 static uint32_t thread_frame(struct pp_pipeline *pl, struct pp_procstate *ps, uint32_t tid)
 {
-	char comm[64], *name;
+	char comm[64];
 	uint32_t id;
 
 	for (size_t i = 0; i < ps->nthreads; i++)
 		if (ps->threads[i].tid == tid)
 			return ps->threads[i].id;
 	target_thread_name(ps->t.pid, (pid_t)tid, comm, sizeof(comm));
-	name = pp_xasprintf("thread %s (%u)", comm, tid);
-	id = profile_intern(pl->profile, name);
-	free(name);
+	id = profile_intern_frame(pl->profile, &(struct pp_frame){.kind = PP_FRAME_THREAD, .name = comm, .num = tid});
 	pp_grow((void **)&ps->threads, &ps->threads_cap, ps->nthreads + 1, sizeof(*ps->threads));
 	ps->threads[ps->nthreads++] = (struct thread_entry){.tid = tid, .id = id};
 	return id;
@@ -146,7 +143,6 @@ static uint32_t py_frame(struct pp_pipeline *pl, struct pp_procstate *ps, const 
 	uint64_t h = pp_hash_u64(f->code ^ pp_hash_u64(f->instr ^ f->aux));
 	size_t i = h & (ps->pynames_cap - 1);
 	const struct pp_pycode *code;
-	char *name;
 	uint32_t id;
 	int line;
 
@@ -163,12 +159,10 @@ static uint32_t py_frame(struct pp_pipeline *pl, struct pp_procstate *ps, const 
 		return pl->m_unknown; /* not cached: the object may be readable later */
 	}
 	line = pycode_line(ps->codes, code, f->instr);
-	if (line >= 0)
-		name = pp_xasprintf("%s (%s:%d)", code->name, code->filename, line);
-	else
-		name = pp_xasprintf("%s (%s)", code->name, code->filename);
-	id = profile_intern(pl->profile, name);
-	free(name);
+	id = profile_intern_frame(pl->profile, &(struct pp_frame){.kind = PP_FRAME_PYTHON,
+								  .name = code->name,
+								  .file = code->filename,
+								  .line = line > 0 ? line : 0});
 	if ((ps->pynames_len + 1) * 2 > ps->pynames_cap) {
 		struct pyname_entry *old = ps->pynames;
 		size_t oldcap = ps->pynames_cap;
@@ -193,6 +187,19 @@ static uint32_t py_frame(struct pp_pipeline *pl, struct pp_procstate *ps, const 
 		(struct pyname_entry){.code = f->code, .instr = f->instr, .tag = f->aux, .id = id, .used = true};
 	ps->pynames_len++;
 	return id;
+}
+
+static uint32_t native_frame(struct pp_pipeline *pl, const struct pp_symbol *sym)
+{
+	if (!sym->module)
+		return pl->m_unknown;
+	return profile_intern_frame(
+		pl->profile,
+		&(struct pp_frame){.kind = (sym->flags & PP_SYM_INTERP) ? PP_FRAME_INTERP : PP_FRAME_NATIVE,
+				   .name = sym->name,
+				   .file = sym->module,
+				   .num = sym->addr,
+				   .build_id = sym->build_id});
 }
 
 void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
@@ -231,10 +238,12 @@ void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
 		struct pp_symbol sym = symbolize_native(ps->sym, dwfl, pl->natives[i].pc, pl->natives[i].activation);
 
 		pl->mnative[i] = (struct pp_merge_native){
-			.sp = pl->natives[i].sp, .frame = profile_intern(pl->profile, sym.name), .flags = sym.flags};
+			.sp = pl->natives[i].sp, .frame = native_frame(pl, &sym), .flags = sym.flags};
 	}
 	for (size_t i = 0; i < r.s->kstack_len; i++)
-		pl->kernel[i] = profile_intern(pl->profile, ksym_name(pl->ksyms, r.s->kstack[i]));
+		pl->kernel[i] = profile_intern_frame(
+			pl->profile,
+			&(struct pp_frame){.kind = PP_FRAME_KERNEL, .name = ksym_name(pl->ksyms, r.s->kstack[i])});
 	for (size_t i = 0; i < r.s->py_len; i++) {
 		const struct pp_pyframe *f = &r.py[i];
 

@@ -22,8 +22,9 @@ struct msym {
 };
 
 struct modsyms {
-	uint64_t low, high;
+	uint64_t low, high, bias;
 	char *path;
+	char *build_id; /* hex, NULL if none */
 	struct msym *syms;
 	size_t n;
 	char *names;
@@ -141,6 +142,7 @@ void symbolizer_free(struct pp_symbolizer *s)
 	free(s->names);
 	for (size_t i = 0; i < s->nmods; i++) {
 		free(s->mods[i].path);
+		free(s->mods[i].build_id);
 		free(s->mods[i].syms);
 		free(s->mods[i].names);
 	}
@@ -203,9 +205,24 @@ static void modsyms_build(struct modsyms *ms, Dwfl_Module *m)
 		qsort(ms->syms, ms->n, sizeof(*ms->syms), msym_cmp);
 }
 
+static char *build_id_hex(Dwfl_Module *m)
+{
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int n = dwfl_module_build_id(m, &bits, &vaddr);
+	char *hex;
+
+	if (n <= 0 || n > 64)
+		return NULL;
+	hex = pp_xmalloc((size_t)n * 2 + 1);
+	for (int i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+	return hex;
+}
+
 static struct modsyms *modsyms_get(struct pp_symbolizer *s, Dwfl_Module *m, const char *path)
 {
-	Dwarf_Addr low, high;
+	Dwarf_Addr low, high, bias = 0;
 	struct modsyms *ms;
 
 	dwfl_module_info(m, NULL, &low, &high, NULL, NULL, NULL, NULL);
@@ -216,6 +233,9 @@ static struct modsyms *modsyms_get(struct pp_symbolizer *s, Dwfl_Module *m, cons
 	ms = &s->mods[s->nmods++];
 	*ms = (struct modsyms){.low = low, .high = high, .path = pp_xstrdup(path)};
 	modsyms_build(ms, m);
+	ms->build_id = build_id_hex(m);
+	dwfl_module_getelf(m, &bias);
+	ms->bias = bias;
 	return ms;
 }
 
@@ -248,7 +268,7 @@ static long last_at_or_below(const void *base, size_t n, size_t stride, uint64_t
 }
 
 /* The function holding addr, or NULL. */
-static const char *modsyms_find(const struct modsyms *ms, uint64_t addr)
+static const struct msym *modsyms_find(const struct modsyms *ms, uint64_t addr)
 {
 	long found = last_at_or_below(ms->syms, ms->n, sizeof(*ms->syms), addr);
 	size_t lo;
@@ -261,7 +281,7 @@ static const char *modsyms_find(const struct modsyms *ms, uint64_t addr)
 		lo--;
 	if (ms->syms[lo].size && addr - ms->syms[lo].addr >= ms->syms[lo].size)
 		return NULL; /* past its end: a static function the table does not list */
-	return ms->names + ms->syms[lo].name;
+	return &ms->syms[lo];
 }
 
 /*
@@ -326,7 +346,9 @@ static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t add
 {
 	struct pp_symbol r = {0};
 	Dwfl_Module *m = dwfl_addrmodule(dwfl, addr);
-	const char *mainfile = NULL, *modname, *name = NULL;
+	const char *mainfile = NULL, *modname, *name;
+	const struct modsyms *ms;
+	const struct msym *fn;
 
 	if (!m) {
 		r.name = "[unknown]";
@@ -337,10 +359,15 @@ static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t add
 		mainfile = modname ? modname : "?";
 	if (strcmp(mainfile, s->interp_path) == 0 || (modname && strcmp(modname, s->interp_path) == 0))
 		r.flags |= PP_SYM_INTERP;
-	name = modsyms_find(modsyms_get(s, m, mainfile), addr);
+	ms = modsyms_get(s, m, mainfile);
+	r.module = ms->path;
+	r.build_id = ms->build_id;
+	fn = modsyms_find(ms, addr);
+	name = fn ? ms->names + fn->name : NULL;
 	if (name && *name) {
 		/* "__libc_start_main@@GLIBC_2.34": the version is noise here. */
 		r.name = keep_name(s, pp_xstrndup(name, strcspn(name, "@")));
+		r.addr = fn->addr - ms->bias;
 		if (r.flags & PP_SYM_INTERP) {
 			if (is_eval(s, name))
 				r.flags |= PP_SYM_EVAL | PP_SYM_HIDE;
@@ -349,7 +376,8 @@ static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t add
 		}
 		return r;
 	}
-	r.name = keep_name(s, pp_xasprintf("[%s+0x%" PRIx64 "]", pp_basename(mainfile), function_start(m, addr)));
+	r.addr = function_start(m, addr);
+	r.name = keep_name(s, pp_xasprintf("[%s+0x%" PRIx64 "]", pp_basename(mainfile), r.addr));
 	/* An unnamed interpreter function is a static one of a stripped
 	 * interpreter: call machinery far more often than anything else. */
 	if (r.flags & PP_SYM_INTERP)
@@ -401,7 +429,7 @@ struct pp_symbol symbolize_native(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t 
 
 struct ksym {
 	uint64_t addr;
-	uint32_t name; /* offset of "name_[k]" in names */
+	uint32_t name; /* offset of the name in names */
 };
 
 struct pp_ksyms {
@@ -442,12 +470,12 @@ struct pp_ksyms *ksyms_load(void)
 			if (name + nlen > nl)
 				nlen = (size_t)(nl - name);
 			pp_grow((void **)&k->syms, &cap, k->n + 1, sizeof(*k->syms));
-			pp_grow((void **)&k->names, &k->names_cap, k->names_len + nlen + 5, 1);
+			pp_grow((void **)&k->names, &k->names_cap, k->names_len + nlen + 1, 1);
 			k->syms[k->n].addr = addr;
 			k->syms[k->n].name = (uint32_t)k->names_len;
 			memcpy(k->names + k->names_len, name, nlen);
-			memcpy(k->names + k->names_len + nlen, "_[k]", 5);
-			k->names_len += nlen + 5;
+			k->names[k->names_len + nlen] = '\0';
+			k->names_len += nlen + 1;
 			k->n++;
 		}
 		p = nl + 1;
@@ -470,5 +498,5 @@ const char *ksym_name(struct pp_ksyms *k, uint64_t ip)
 {
 	long i = last_at_or_below(k->syms, k->n, sizeof(*k->syms), ip);
 
-	return i < 0 ? "[unknown]_[k]" : k->names + k->syms[i].name;
+	return i < 0 ? "[unknown]" : k->names + k->syms[i].name;
 }

@@ -15,6 +15,9 @@
 
 struct pp_symbol {
 	const char *name; /* "symbol" or "[libfoo.so+0x1a2b]"; owned by the symbolizer */
+	const char *module; /* the ELF file's path as mapped; NULL if the PC is in no module */
+	const char *build_id; /* its GNU build id in hex, NULL if it has none */
+	uint64_t addr; /* the function's start as an address of the ELF file (0 unknown) */
 	unsigned flags; /* PP_SYM_* */
 };
 
@@ -31,7 +34,7 @@ struct pp_symbol symbolize_native(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t 
 struct pp_ksyms;
 struct pp_ksyms *ksyms_load(void);
 void ksyms_free(struct pp_ksyms *k);
-/* "name_[k]" or "[unknown]_[k]"; owned by k. */
+/* The symbol holding ip, or "[unknown]"; owned by k. */
 const char *ksym_name(struct pp_ksyms *k, uint64_t ip);
 
 /* Whether a symbol of the interpreter is call machinery (exported for tests). */
