@@ -4,8 +4,8 @@
  * stages: target -> pyruntime/pylayout -> selfcheck -> sampler (BPF) ->
  * pipeline (unwind, symbolize, merge, profile) -> out_folded.
  */
-#include "out_folded.h"
 #include "outfile.h"
+#include "output.h"
 #include "pipeline.h"
 #include "pyruntime.h"
 #include "sampler.h"
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_FREQUENCY  99
@@ -33,10 +34,11 @@ struct options {
 	double seconds; /* 0: until Ctrl-C */
 	unsigned frequency;
 	const char *output;
+	enum pp_format format;
+	struct pp_view view;
 	unsigned stack_kb;
 	unsigned ringbuf_mb;
 	bool interp_frames;
-	bool no_threads;
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -59,10 +61,17 @@ static void usage(FILE *f)
 		"  -d, --seconds N        how long to sample (default: until Ctrl-C or SIGTERM)\n"
 		"  -F, --frequency HZ     samples per second per CPU (default: %d)\n"
 		"  -o, --output FILE      write the profile to FILE (default: standard output)\n"
+		"  -f, --format FORMAT    folded, svg, speedscope or pprof (default: from the --output\n"
+		"                         extension .folded/.txt, .svg, .speedscope.json, .pb.gz; else folded)\n"
+		"      --threads          a frame per thread under the process (default)\n"
+		"      --no-threads       leave the thread frame out of each stack\n"
+		"      --no-lines         one frame per Python function, without line numbers (default: lines)\n"
+		"      --native           show native frames (default)\n"
+		"      --no-native        hide native frames: the Python view\n"
+		"      --no-kernel        hide kernel frames (default: shown)\n"
+		"      --interp-frames    keep the interpreter's call machinery frames (default: hidden)\n"
 		"      --stack-size KB    user stack bytes copied per sample, at most (default: %d, max %d)\n"
 		"      --ringbuf-size MB  BPF ring buffer size (default: %d)\n"
-		"      --interp-frames    keep the interpreter's call machinery frames (default: hidden)\n"
-		"      --no-threads       leave the thread frame out of each stack (default: included)\n"
 		"  -v, --verbose          diagnostics on stderr (twice: libbpf debug output)\n"
 		"  -h, --help             this help\n"
 		"  -V, --version          the version\n"
@@ -86,12 +95,28 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_STACK = 256, OPT_RINGBUF, OPT_INTERP, OPT_NO_THREADS };
+	enum {
+		OPT_STACK = 256,
+		OPT_RINGBUF,
+		OPT_INTERP,
+		OPT_THREADS,
+		OPT_NO_THREADS,
+		OPT_NO_LINES,
+		OPT_NATIVE,
+		OPT_NO_NATIVE,
+		OPT_NO_KERNEL
+	};
 	static const struct option longopts[] = {
 		{"pid", required_argument, NULL, 'p'},
 		{"seconds", required_argument, NULL, 'd'},
 		{"frequency", required_argument, NULL, 'F'},
 		{"output", required_argument, NULL, 'o'},
+		{"format", required_argument, NULL, 'f'},
+		{"threads", no_argument, NULL, OPT_THREADS},
+		{"no-lines", no_argument, NULL, OPT_NO_LINES},
+		{"native", no_argument, NULL, OPT_NATIVE},
+		{"no-native", no_argument, NULL, OPT_NO_NATIVE},
+		{"no-kernel", no_argument, NULL, OPT_NO_KERNEL},
 		{"stack-size", required_argument, NULL, OPT_STACK},
 		{"ringbuf-size", required_argument, NULL, OPT_RINGBUF},
 		{"interp-frames", no_argument, NULL, OPT_INTERP},
@@ -101,13 +126,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
+	const char *format = NULL;
 	unsigned long v;
 	int c;
 
-	*o = (struct options){
-		.frequency = DEFAULT_FREQUENCY, .stack_kb = DEFAULT_STACK_KB, .ringbuf_mb = DEFAULT_RINGBUF_MB};
+	*o = (struct options){.frequency = DEFAULT_FREQUENCY,
+			      .stack_kb = DEFAULT_STACK_KB,
+			      .ringbuf_mb = DEFAULT_RINGBUF_MB,
+			      .view = {.threads = true, .lines = true, .native = true, .kernel = true}};
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "p:d:F:o:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:d:F:o:f:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_uint(optarg, INT_MAX, &v) || v == 0) {
@@ -153,8 +181,26 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_INTERP:
 			o->interp_frames = true;
 			break;
+		case 'f':
+			format = optarg;
+			break;
+		case OPT_THREADS:
+			o->view.threads = true;
+			break;
 		case OPT_NO_THREADS:
-			o->no_threads = true;
+			o->view.threads = false;
+			break;
+		case OPT_NO_LINES:
+			o->view.lines = false;
+			break;
+		case OPT_NATIVE:
+			o->view.native = true;
+			break;
+		case OPT_NO_NATIVE:
+			o->view.native = false;
+			break;
+		case OPT_NO_KERNEL:
+			o->view.kernel = false;
 			break;
 		case 'v':
 			pp_verbose++;
@@ -179,6 +225,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (!o->pid) {
 		pp_err("no target: give --pid PID; see pybpfprof --help");
+		return -1;
+	}
+	if (format) {
+		if (output_format_parse(format, &o->format)) {
+			pp_err("--format takes folded, svg, speedscope or pprof, not '%s'", format);
+			return -1;
+		}
+	} else if (!o->output || output_format_for_path(o->output, &o->format)) {
+		o->format = PP_FORMAT_FOLDED;
+	}
+	if (o->format == PP_FORMAT_PPROF && !o->output && isatty(STDOUT_FILENO)) {
+		pp_err("pprof output is binary: give --output FILE.pb.gz or redirect standard output");
 		return -1;
 	}
 	return 0;
@@ -304,6 +362,31 @@ static void progress(double elapsed, double total, uint64_t samples, bool final)
 	shown = tty;
 }
 
+/* The profile as the options ask to see it, in the chosen format. */
+static int write_profile(struct pp_pipeline *pl, const struct options *o, const char *title, uint64_t start_unix_ns,
+			 double elapsed, FILE *f)
+{
+	struct pp_profile *p = pipeline_profile(pl), *v;
+	int rc;
+
+	profile_set_info(p, &(struct pp_profile_info){.title = title,
+						      .frequency = o->frequency,
+						      .start_unix_ns = start_unix_ns,
+						      .duration_ns = (uint64_t)(elapsed * 1e9)});
+	v = profile_view(p, &o->view);
+	rc = output_write(v, o->format, f);
+	profile_free(v);
+	return rc;
+}
+
+static uint64_t unix_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 static void install_signals(void)
 {
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -324,8 +407,8 @@ int main(int argc, char **argv)
 	struct pp_sampler *s = NULL;
 	struct pp_proc proc;
 	struct record_sink sink = {0};
-	uint64_t counters[PP_NCOUNTERS], start, last_check;
-	char why[512], comm[64], *start_line = NULL;
+	uint64_t counters[PP_NCOUNTERS], start, last_check, start_unix_ns;
+	char why[512], comm[64], *start_line = NULL, *title = NULL;
 	bool exited = false;
 	double elapsed = 0;
 	int rc = 1;
@@ -362,11 +445,11 @@ int main(int argc, char **argv)
 	}
 	proc = proc_config(&t, &rt);
 	snprintf(comm, sizeof(comm), "%s", t.comm);
+	title = pp_xasprintf("%s (%d): %s", t.comm, (int)t.pid, t.cmdline);
 	start_line = pp_xasprintf("pybpfprof: sampling PID %d (%s) at %u Hz: Python %s, runtime in %s\n", (int)t.pid,
 				  t.cmdline, o.frequency, rt.version, rt.path);
 
-	sink.pl = pl =
-		pipeline_new(&(struct pp_pipeline_opts){.show_interp = o.interp_frames, .no_threads = o.no_threads});
+	sink.pl = pl = pipeline_new(&(struct pp_pipeline_opts){.show_interp = o.interp_frames});
 	if (pipeline_add_process(pl, &t, &rt)) {
 		if (!target_alive(o.pid))
 			pp_err("process %d exited before sampling started", (int)o.pid);
@@ -399,6 +482,7 @@ int main(int argc, char **argv)
 	fputs(start_line, stderr);
 
 	start = last_check = pp_now_ns();
+	start_unix_ns = unix_now_ns();
 	while (!stop_signal) {
 		uint64_t now;
 		int n;
@@ -428,7 +512,7 @@ int main(int argc, char **argv)
 	sampler_counters(s, counters);
 	progress(elapsed, o.seconds, pipeline_stats(pl)->samples, true);
 
-	if (folded_write(pipeline_profile(pl), out.f) || outfile_commit(&out, why, sizeof(why))) {
+	if (write_profile(pl, &o, title, start_unix_ns, elapsed, out.f) || outfile_commit(&out, why, sizeof(why))) {
 		if (out.f)
 			pp_err("cannot write the profile: %s", strerror(errno));
 		else
@@ -471,11 +555,13 @@ fail:
 	outfile_abort(&out);
 done:
 	free(start_line);
+	free(title);
 	sampler_close(s);
 	pipeline_free(pl);
 	return rc;
 fail_out:
 	outfile_abort(&out);
 	free(start_line);
+	free(title);
 	return 1;
 }

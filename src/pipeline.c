@@ -268,8 +268,7 @@ void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
 	in.m_unknown = pl->m_unknown;
 
 	pl->out[base++] = ps->proc_frame;
-	if (!pl->opts.no_threads)
-		pl->out[base++] = thread_frame(pl, ps, r.s->tid);
+	pl->out[base++] = thread_frame(pl, ps, r.s->tid);
 	n = merge_stack(&in, pl->out + base, PP_ARRAY_LEN(pl->out) - base);
 	profile_add(pl->profile, pl->out, base + n, 1);
 

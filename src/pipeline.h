@@ -17,7 +17,6 @@
 
 struct pp_pipeline_opts {
 	bool show_interp; /* keep interpreter call-machinery frames */
-	bool no_threads; /* leave the thread frame out */
 };
 
 struct pp_stats {

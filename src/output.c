@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "output.h"
+#include "out_folded.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	enum pp_format fmt;
+} formats[] = {
+	{"folded", PP_FORMAT_FOLDED},
+	{"svg", PP_FORMAT_SVG},
+	{"speedscope", PP_FORMAT_SPEEDSCOPE},
+	{"pprof", PP_FORMAT_PPROF},
+};
+
+/* Longest suffix first: ".speedscope.json" before ".json". */
+static const struct {
+	const char *suffix;
+	enum pp_format fmt;
+} extensions[] = {
+	{".speedscope.json", PP_FORMAT_SPEEDSCOPE},
+	{".folded", PP_FORMAT_FOLDED},
+	{".txt", PP_FORMAT_FOLDED},
+	{".svg", PP_FORMAT_SVG},
+	{".json", PP_FORMAT_SPEEDSCOPE},
+	{".pb.gz", PP_FORMAT_PPROF},
+	{".pprof", PP_FORMAT_PPROF},
+};
+
+int output_format_parse(const char *name, enum pp_format *fmt)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (strcmp(name, formats[i].name) == 0) {
+			*fmt = formats[i].fmt;
+			return 0;
+		}
+	return -1;
+}
+
+int output_format_for_path(const char *path, enum pp_format *fmt)
+{
+	size_t n = strlen(path);
+
+	for (size_t i = 0; i < sizeof(extensions) / sizeof(extensions[0]); i++) {
+		size_t m = strlen(extensions[i].suffix);
+
+		if (n > m && strcmp(path + n - m, extensions[i].suffix) == 0) {
+			*fmt = extensions[i].fmt;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *output_format_name(enum pp_format fmt)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (formats[i].fmt == fmt)
+			return formats[i].name;
+	return "?";
+}
+
+int output_write(const struct pp_profile *p, enum pp_format fmt, FILE *f)
+{
+	switch (fmt) {
+	case PP_FORMAT_FOLDED:
+		return folded_write(p, f);
+	default:
+		errno = ENOTSUP;
+		return -1;
+	}
+}
