@@ -33,8 +33,7 @@ struct options {
 	pid_t pid;
 	double seconds; /* 0: until Ctrl-C */
 	unsigned frequency;
-	const char *output;
-	enum pp_format format;
+	struct pp_outputs outputs;
 	struct pp_view view;
 	unsigned stack_kb;
 	unsigned ringbuf_mb;
@@ -60,9 +59,11 @@ static void usage(FILE *f)
 		"  -p, --pid PID          process to profile (required)\n"
 		"  -d, --seconds N        how long to sample (default: until Ctrl-C or SIGTERM)\n"
 		"  -F, --frequency HZ     samples per second per CPU (default: %d)\n"
-		"  -o, --output FILE      write the profile to FILE (default: standard output)\n"
-		"  -f, --format FORMAT    folded, svg, speedscope or pprof (default: from the --output\n"
-		"                         extension .folded/.txt, .svg, .speedscope.json, .pb.gz; else folded)\n"
+		"  -o, --output FILE      write the profile to FILE (default: standard output); may be\n"
+		"                         given up to 8 times, each file in the format of its extension\n"
+		"  -f, --format FORMAT    folded, svg, speedscope or pprof: the format of standard output\n"
+		"                         and of files whose extension names none (default: folded)\n"
+		"                         extensions: .folded .txt, .svg, .speedscope.json .json, .pb.gz .pprof\n"
 		"      --threads          a frame per thread under the process (default)\n"
 		"      --no-threads       leave the thread frame out of each stack\n"
 		"      --no-lines         one frame per Python function, without line numbers (default: lines)\n"
@@ -127,6 +128,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{0},
 	};
 	const char *format = NULL;
+	enum pp_format fmt = PP_FORMAT_FOLDED;
 	unsigned long v;
 	int c;
 
@@ -162,7 +164,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->frequency = (unsigned)v;
 			break;
 		case 'o':
-			o->output = optarg;
+			if (o->outputs.n == PP_MAX_OUTPUTS) {
+				pp_err("at most %d --output files", PP_MAX_OUTPUTS);
+				return -1;
+			}
+			o->outputs.o[o->outputs.n++].path = strcmp(optarg, "-") == 0 ? NULL : optarg;
 			break;
 		case OPT_STACK:
 			if (parse_uint(optarg, PP_STACK_MAX / 1024, &v) || v < 4) {
@@ -227,17 +233,21 @@ static int parse_options(int argc, char **argv, struct options *o)
 		pp_err("no target: give --pid PID; see pybpfprof --help");
 		return -1;
 	}
-	if (format) {
-		if (output_format_parse(format, &o->format)) {
-			pp_err("--format takes folded, svg, speedscope or pprof, not '%s'", format);
+	if (format && output_format_parse(format, &fmt)) {
+		pp_err("--format takes folded, svg, speedscope or pprof, not '%s'", format);
+		return -1;
+	}
+	if (!o->outputs.n)
+		o->outputs.n = 1; /* standard output */
+	for (size_t i = 0; i < o->outputs.n; i++) {
+		struct pp_output *out = &o->outputs.o[i];
+
+		if (!out->path || output_format_for_path(out->path, &out->fmt))
+			out->fmt = fmt;
+		if (!out->path && out->fmt == PP_FORMAT_PPROF && isatty(STDOUT_FILENO)) {
+			pp_err("pprof output is binary: give --output FILE.pb.gz or redirect standard output");
 			return -1;
 		}
-	} else if (!o->output || output_format_for_path(o->output, &o->format)) {
-		o->format = PP_FORMAT_FOLDED;
-	}
-	if (o->format == PP_FORMAT_PPROF && !o->output && isatty(STDOUT_FILENO)) {
-		pp_err("pprof output is binary: give --output FILE.pb.gz or redirect standard output");
-		return -1;
 	}
 	return 0;
 }
@@ -363,8 +373,8 @@ static void progress(double elapsed, double total, uint64_t samples, bool final)
 }
 
 /* The profile as the options ask to see it, in the chosen format. */
-static int write_profile(struct pp_pipeline *pl, const struct options *o, const char *title, uint64_t start_unix_ns,
-			 double elapsed, FILE *f)
+static int write_profile(struct pp_pipeline *pl, struct options *o, const char *title, uint64_t start_unix_ns,
+			 double elapsed, char *why, size_t whylen)
 {
 	struct pp_profile *p = pipeline_profile(pl), *v;
 	int rc;
@@ -374,7 +384,7 @@ static int write_profile(struct pp_pipeline *pl, const struct options *o, const 
 						      .start_unix_ns = start_unix_ns,
 						      .duration_ns = (uint64_t)(elapsed * 1e9)});
 	v = profile_view(p, &o->view);
-	rc = output_write(v, o->format, f);
+	rc = outputs_write(&o->outputs, v, why, whylen);
 	profile_free(v);
 	return rc;
 }
@@ -402,7 +412,6 @@ int main(int argc, char **argv)
 	struct options o;
 	struct pp_target t;
 	struct pp_pyruntime rt;
-	struct pp_outfile out;
 	struct pp_pipeline *pl = NULL;
 	struct pp_sampler *s = NULL;
 	struct pp_proc proc;
@@ -419,7 +428,7 @@ int main(int argc, char **argv)
 		pp_err("needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE): run it with sudo");
 		return 1;
 	}
-	if (outfile_open(&out, o.output, why, sizeof(why))) {
+	if (outputs_open(&o.outputs, why, sizeof(why))) {
 		pp_err("%s", why);
 		return 1;
 	}
@@ -512,12 +521,8 @@ int main(int argc, char **argv)
 	sampler_counters(s, counters);
 	progress(elapsed, o.seconds, pipeline_stats(pl)->samples, true);
 
-	if (write_profile(pl, &o, title, start_unix_ns, elapsed, out.f) || outfile_commit(&out, why, sizeof(why))) {
-		if (out.f)
-			pp_err("cannot write the profile: %s", strerror(errno));
-		else
-			pp_err("%s", why);
-		outfile_abort(&out);
+	if (write_profile(pl, &o, title, start_unix_ns, elapsed, why, sizeof(why))) {
+		pp_err("%s", why);
 		goto done;
 	}
 	{
@@ -552,7 +557,7 @@ int main(int argc, char **argv)
 	rc = 0;
 	goto done;
 fail:
-	outfile_abort(&out);
+	outputs_abort(&o.outputs);
 done:
 	free(start_line);
 	free(title);
@@ -560,7 +565,7 @@ done:
 	pipeline_free(pl);
 	return rc;
 fail_out:
-	outfile_abort(&out);
+	outputs_abort(&o.outputs);
 	free(start_line);
 	free(title);
 	return 1;

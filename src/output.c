@@ -3,6 +3,7 @@
 #include "out_folded.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -71,4 +72,48 @@ int output_write(const struct pp_profile *p, enum pp_format fmt, FILE *f)
 		errno = ENOTSUP;
 		return -1;
 	}
+}
+
+int outputs_open(struct pp_outputs *outs, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < outs->n; i++) {
+		for (size_t j = 0; j < i; j++)
+			if ((!outs->o[i].path && !outs->o[j].path) ||
+			    (outs->o[i].path && outs->o[j].path && strcmp(outs->o[i].path, outs->o[j].path) == 0)) {
+				snprintf(why, whylen, "%s is named twice as --output; name each file once",
+					 outs->o[i].path ? outs->o[i].path : "standard output");
+				outputs_abort(outs);
+				return -1;
+			}
+		if (outfile_open(&outs->o[i].file, outs->o[i].path, why, whylen)) {
+			outputs_abort(outs);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int outputs_write(struct pp_outputs *outs, const struct pp_profile *p, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < outs->n; i++) {
+		struct pp_output *o = &outs->o[i];
+
+		if (output_write(p, o->fmt, o->file.f)) {
+			snprintf(why, whylen, "cannot write the profile to %s: %s",
+				 o->path ? o->path : "standard output", strerror(errno));
+			outputs_abort(outs);
+			return -1;
+		}
+		if (outfile_commit(&o->file, why, whylen)) {
+			outputs_abort(outs);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void outputs_abort(struct pp_outputs *outs)
+{
+	for (size_t i = 0; i < outs->n; i++)
+		outfile_abort(&outs->o[i].file);
 }
