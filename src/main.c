@@ -4,6 +4,8 @@
  * stages: target -> pyruntime/pylayout -> selfcheck -> sampler (BPF) ->
  * pipeline (unwind, symbolize, merge, profile) -> out_folded.
  */
+#include "attach.h"
+#include "commands.h"
 #include "outfile.h"
 #include "output.h"
 #include "pipeline.h"
@@ -16,12 +18,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -252,62 +252,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* Root, or the three capabilities that loading, sampling and reading the
- * target need. */
-static bool privileged(void)
-{
-	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
-	struct __user_cap_data_struct data[2] = {0};
-	const int need[] = {39 /* CAP_BPF */, 38 /* CAP_PERFMON */, CAP_SYS_PTRACE};
-
-	if (geteuid() == 0)
-		return true;
-	if (syscall(SYS_capget, &hdr, data))
-		return false;
-	for (size_t i = 0; i < PP_ARRAY_LEN(need); i++)
-		if (!(data[need[i] / 32].effective & (1u << (need[i] % 32))))
-			return false;
-	return true;
-}
-
-/*
- * The layout must read this process right before we sample with it. A
- * process that is starting up or shutting down has no interpreter or
- * half of one: look again for a moment before calling it a mismatch.
- */
-static int check_target(const struct pp_target *t, const struct pp_pyruntime *rt)
-{
-	enum pp_check c = PP_CHECK_MISMATCH;
-	char why[256] = "";
-
-	for (int attempt = 0; attempt < 10; attempt++) {
-		c = selfcheck(t->pid, rt, why, sizeof(why));
-		if (c == PP_CHECK_OK)
-			return 0;
-		if (!target_alive(t->pid)) {
-			pp_err("process %d exited before sampling started", (int)t->pid);
-			return -1;
-		}
-		usleep(100 * 1000);
-	}
-	if (c == PP_CHECK_NO_FRAMES) {
-		/* An embedding application between calls into Python: the thread
-		 * layout is verified, the frame layout will be when code runs. */
-		pp_err("warning: Python %s in process %d: %s yet; the frame layout could not be verified", rt->version,
-		       (int)t->pid, why);
-		return 0;
-	}
-	if (c == PP_CHECK_NOT_READY)
-		pp_err("Python %s in process %d has no running interpreter (%s): it is starting up or shutting down; "
-		       "try again",
-		       rt->version, (int)t->pid, why);
-	else
-		pp_err("Python %s in process %d does not have the layout this build expects for %s (%s); not "
-		       "sampling: please report this build of Python",
-		       rt->version, (int)t->pid, rt->layout->name, why);
-	return -1;
-}
-
 /* After sampling ends, what is still buffered is processed for at most
  * this long, so that the profile is written promptly; the rest is counted
  * as dropped. */
@@ -422,9 +366,11 @@ int main(int argc, char **argv)
 	double elapsed = 0;
 	int rc = 1;
 
+	if (argc > 1 && strcmp(argv[1], "dump") == 0)
+		return dump_main(argc - 1, argv + 1);
 	if (parse_options(argc, argv, &o))
 		return 1;
-	if (!privileged()) {
+	if (!attach_privileged()) {
 		pp_err("needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE): run it with sudo");
 		return 1;
 	}
@@ -432,26 +378,8 @@ int main(int argc, char **argv)
 		pp_err("%s", why);
 		return 1;
 	}
-	if (target_open(&t, o.pid)) {
-		if (errno == ESRCH)
-			pp_err("no process with PID %d: check the PID (it may have exited)", (int)o.pid);
-		else
-			pp_err("cannot read process %d: %s", (int)o.pid, strerror(errno));
+	if (attach_python(o.pid, &t, &rt))
 		goto fail_out;
-	}
-	switch (pyruntime_find(&t, &rt, why, sizeof(why))) {
-	case PP_RT_OK:
-		break;
-	default:
-		pp_err("%s", why);
-		target_close(&t);
-		goto fail_out;
-	}
-	if (check_target(&t, &rt)) {
-		pyruntime_free(&rt);
-		target_close(&t);
-		goto fail_out;
-	}
 	proc = proc_config(&t, &rt);
 	snprintf(comm, sizeof(comm), "%s", t.comm);
 	title = pp_xasprintf("%s (%d): %s", t.comm, (int)t.pid, t.cmdline);

@@ -295,3 +295,17 @@ const struct pp_stats *pipeline_stats(const struct pp_pipeline *pl)
 {
 	return &pl->stats;
 }
+
+const struct pp_target *pipeline_target(struct pp_pipeline *pl, pid_t pid)
+{
+	struct pp_procstate *ps = find_proc(pl, (uint32_t)pid);
+
+	return ps ? &ps->t : NULL;
+}
+
+const struct pp_pyruntime *pipeline_runtime(struct pp_pipeline *pl, pid_t pid)
+{
+	struct pp_procstate *ps = find_proc(pl, (uint32_t)pid);
+
+	return ps ? &ps->rt : NULL;
+}

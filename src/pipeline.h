@@ -42,6 +42,9 @@ int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_
 /* Turns one ring-buffer record into a stack of the profile. */
 void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size);
 struct pp_profile *pipeline_profile(struct pp_pipeline *pl);
+/* A followed process's target and runtime; NULL if pid is not followed. */
+const struct pp_target *pipeline_target(struct pp_pipeline *pl, pid_t pid);
+const struct pp_pyruntime *pipeline_runtime(struct pp_pipeline *pl, pid_t pid);
 const struct pp_stats *pipeline_stats(const struct pp_pipeline *pl);
 
 #endif

@@ -188,7 +188,7 @@ _Static_assert(offsetof(struct dbg313, unicode_object) == 536 && offsetof(struct
 /* What the layout needs, whichever struct it came from. */
 struct dbg_used {
 	uint64_t rt_size, rt_interp_head;
-	uint64_t is_size, is_next, is_threads_head;
+	uint64_t is_size, is_next, is_threads_head, is_gil, is_gil_holder, is_gil_locked;
 	uint64_t ts_size, ts_next, ts_interp, ts_current_frame, ts_native_thread_id;
 	uint64_t fr_size, fr_previous, fr_executable, fr_instr_ptr, fr_owner;
 	uint64_t co_size, co_filename, co_name, co_qualname, co_linetable, co_firstlineno, co_code_adaptive;
@@ -216,6 +216,9 @@ struct dbg_used {
 		.by_ob_sval = (d).bytes_object.ob_sval, .un_size = (d).unicode_object.size,                            \
 		.un_state = (d).unicode_object.state, .un_length = (d).unicode_object.length,                          \
 		.un_ascii_size = (d).unicode_object.asciiobject_size,                                                  \
+		.is_gil = (d).interpreter_state.gil_runtime_state,                                                     \
+		.is_gil_holder = (d).interpreter_state.gil_runtime_state_holder,                                       \
+		.is_gil_locked = (d).interpreter_state.gil_runtime_state_locked,                                       \
 	}
 
 /* PyCompactUnicodeObject's utf8_length and utf8, after PyASCIIObject. */
@@ -270,6 +273,8 @@ static int check_fields(const struct dbg_used *u, const char *ver, char *why, si
 		{"runtime_state.interpreters_head", u->rt_interp_head, 8, u->rt_size},
 		{"interpreter_state.next", u->is_next, 8, u->is_size},
 		{"interpreter_state.threads_head", u->is_threads_head, 8, u->is_size},
+		{"interpreter_state.gil_runtime_state_holder", u->is_gil_holder, 8, u->is_size},
+		{"interpreter_state.gil_runtime_state_locked", u->is_gil_locked, 4, u->is_size},
 		{"thread_state.next", u->ts_next, 8, u->ts_size},
 		{"thread_state.interp", u->ts_interp, 8, u->ts_size},
 		{"thread_state.current_frame", u->ts_current_frame, 8, u->ts_size},
@@ -425,6 +430,12 @@ int pydebugoffsets_layout(const void *buf, size_t len, struct pp_layout *out, ch
 	l.str_compact_size = (int16_t)(u.un_ascii_size + PP_COMPACT_EXTRA);
 	l.bytes_size = (int16_t)u.by_ob_size;
 	l.bytes_data = (int16_t)u.by_ob_sval;
+	/* holder and locked are given inside the interpreter, where the main
+	 * interpreter's GIL struct is embedded. */
+	l.gil_kind = PP_GIL_INTERP_EMBEDDED;
+	l.gil_off = 0;
+	l.gil_holder = (int16_t)u.is_gil_holder;
+	l.gil_locked = (int16_t)u.is_gil_locked;
 	memcpy(out, &l, sizeof(l));
 	return 0;
 }

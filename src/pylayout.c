@@ -38,6 +38,8 @@ static const struct pp_layout layouts[] = {
 		/* No _PyRuntime: the list starts at interp_head; tstate->next comes first. */
 		.version = 0x0207,
 		.name = "2.7",
+		.gil_kind = PP_GIL_CURRENT,
+		.gil_off = -1,
 		.anchor = PP_ANCHOR_INTERP_HEAD,
 		.eval_func = "PyEval_EvalFrameEx",
 		.bpf = {PP_FRAMEOBJ(0, 0, 144, 16, 120, 96)},
@@ -62,6 +64,8 @@ static const struct pp_layout layouts[] = {
 	{
 		.version = 0x0306,
 		.name = "3.6",
+		.gil_kind = PP_GIL_CURRENT,
+		.gil_off = -1,
 		.anchor = PP_ANCHOR_INTERP_HEAD,
 		.bpf = {PP_FRAMEOBJ(0, 8, 152, 24, 120, 32)},
 		PP_CODE_36_37,
@@ -73,6 +77,8 @@ static const struct pp_layout layouts[] = {
 	{
 		.version = 0x0307,
 		.name = "3.7",
+		.gil_kind = PP_GIL_CURRENT,
+		.gil_off = 1480,
 		.bpf = {PP_FRAMEOBJ(24, 8, 176, 24, 104, 32)},
 		PP_CODE_36_37,
 		.instr_kind = PP_INSTR_LASTI_BYTES,
@@ -83,6 +89,8 @@ static const struct pp_layout layouts[] = {
 	{
 		.version = 0x0308,
 		.name = "3.8",
+		.gil_kind = PP_GIL_CURRENT,
+		.gil_off = 1368,
 		.bpf = {PP_FRAMEOBJ_COMMON(104)},
 		PP_CODE_UNTIL_310,
 		.instr_kind = PP_INSTR_LASTI_BYTES,
@@ -93,6 +101,8 @@ static const struct pp_layout layouts[] = {
 	{
 		.version = 0x0309,
 		.name = "3.9",
+		.gil_kind = PP_GIL_CURRENT,
+		.gil_off = 568,
 		.bpf = {PP_FRAMEOBJ_COMMON(104)},
 		PP_CODE_UNTIL_310,
 		.instr_kind = PP_INSTR_LASTI_BYTES,
@@ -103,6 +113,8 @@ static const struct pp_layout layouts[] = {
 	{
 		.version = 0x030a,
 		.name = "3.10",
+		.gil_kind = PP_GIL_CURRENT,
+		.gil_off = 568,
 		.bpf = {PP_FRAMEOBJ_COMMON(96)},
 		PP_CODE_UNTIL_310,
 		.instr_kind = PP_INSTR_LASTI_UNITS,
@@ -113,6 +125,8 @@ static const struct pp_layout layouts[] = {
 	{
 		.version = 0x030b,
 		.name = "3.11",
+		.gil_kind = PP_GIL_CURRENT,
+		.gil_off = 576,
 		.bpf =
 			{
 				.runtime_interp_head = 40,
@@ -151,6 +165,10 @@ static const struct pp_layout layouts[] = {
 	{
 		.version = 0x030c,
 		.name = "3.12",
+		.gil_kind = PP_GIL_INTERP_PTR,
+		.gil_off = 384,
+		.gil_holder = 8,
+		.gil_locked = 16,
 		.bpf =
 			{
 				.runtime_interp_head = 40,

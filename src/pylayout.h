@@ -36,6 +36,15 @@ enum pp_anchor_kind {
 	PP_ANCHOR_INTERP_HEAD, /* pystate.c's static interp_head (<= 3.6) */
 };
 
+/* Where the GIL's holder is kept. */
+enum pp_gil_kind {
+	PP_GIL_UNKNOWN = 0,
+	PP_GIL_CURRENT, /* a tstate pointer, NULL while released: _PyThreadState_Current (2.7, 3.6) or
+			   _PyRuntime.gilstate.tstate_current (3.7 - 3.11) */
+	PP_GIL_INTERP_PTR, /* 3.12: interp->ceval.gil points to the GIL struct */
+	PP_GIL_INTERP_EMBEDDED, /* 3.13+: the GIL struct is inside the interpreter (interp->_gil) */
+};
+
 struct pp_layout {
 	uint16_t version; /* 0x030b for 3.11 */
 	const char *name;
@@ -52,6 +61,12 @@ struct pp_layout {
 	uint8_t str_kind; /* enum pp_str_kind */
 	int16_t str_length, str_state, str_ascii_size, str_compact_size;
 	int16_t bytes_size, bytes_data;
+	/* the GIL: gil_off is the offset of tstate_current in _PyRuntime
+	 * (PP_GIL_CURRENT; -1: the _PyThreadState_Current symbol), else of
+	 * the pointer or struct in the interpreter; holder (last_holder) and
+	 * locked (int) are offsets in the GIL struct. */
+	uint8_t gil_kind; /* enum pp_gil_kind */
+	int16_t gil_off, gil_holder, gil_locked;
 };
 
 /* The layout for a PY_VERSION_HEX, or NULL if this build does not support it. */

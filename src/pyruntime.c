@@ -85,14 +85,15 @@ enum pp_symbol_slot {
 	SYM_HEAD_FUNC,
 	SYM_UNICODE_TYPE,
 	SYM_STRING_TYPE,
+	SYM_TSTATE_CURRENT,
 	SYM_COUNT
 };
 
 static enum pp_runtime_error find(const struct pp_target *t, struct pp_pyruntime *rt, char *why, size_t whylen)
 {
 	static const char *const names[SYM_COUNT] = {
-		"_PyRuntime",	  "Py_Version",	  "PyCode_Type", "interp_head", "PyInterpreterState_Head",
-		"PyUnicode_Type", "PyString_Type"};
+		"_PyRuntime",	  "Py_Version",	   "PyCode_Type",	    "interp_head", "PyInterpreterState_Head",
+		"PyUnicode_Type", "PyString_Type", "_PyThreadState_Current"};
 
 	memset(rt, 0, sizeof(*rt));
 	for (size_t i = 0; i < t->nmaps; i++) {
@@ -152,6 +153,8 @@ static enum pp_runtime_error find(const struct pp_target *t, struct pp_pyruntime
 				return PP_RT_UNREADABLE;
 			}
 		}
+		if (vals[SYM_TSTATE_CURRENT])
+			rt->tstate_current = bias + vals[SYM_TSTATE_CURRENT];
 		rt->hexversion = 0;
 		if (vals[SYM_VERSION]) {
 			uint64_t v;
@@ -193,6 +196,8 @@ static enum pp_runtime_error find(const struct pp_target *t, struct pp_pyruntime
 			 (int)t->pid, rt->version, pylayout_supported());
 		return PP_RT_UNSUPPORTED;
 	}
+	if (rt->layout->gil_kind == PP_GIL_CURRENT && rt->layout->gil_off >= 0)
+		rt->tstate_current = rt->runtime + (uint64_t)rt->layout->gil_off;
 	return PP_RT_OK;
 }
 

@@ -16,6 +16,7 @@ struct pp_pyruntime {
 	uint8_t anchor; /* enum pp_anchor_kind */
 	uint64_t code_type; /* address of PyCode_Type, 0 if unknown */
 	uint64_t str_type; /* the type of code object names (str), 0 if unknown */
+	uint64_t tstate_current; /* PP_GIL_CURRENT: the word holding the GIL holder's tstate; 0 if unknown */
 	uint32_t hexversion;
 	char version[24]; /* "3.11.7" */
 	const struct pp_layout *layout; /* the table's, or own_layout */

@@ -100,6 +100,10 @@ static void compare_layout(const char *what, const struct pp_layout *got, const 
 	SAME(str_compact_size);
 	SAME(bytes_size);
 	SAME(bytes_data);
+	SAME(gil_kind);
+	SAME(gil_off);
+	SAME(gil_holder);
+	SAME(gil_locked);
 	/* A field added to struct pp_layout after this list was written: the
 	 * bytes must agree too (pointers compared above, by content). */
 	memcpy(&a, got, sizeof(a));
@@ -217,6 +221,11 @@ static const struct pp_layout measured_313 = {
 	.linetable = PP_LT_LOCATIONS,
 	PP_STR_FROM_312,
 	PP_BYTES,
+	/* measured: interp->_gil at 7752, its last_holder at +8 and locked at +16 */
+	.gil_kind = PP_GIL_INTERP_EMBEDDED,
+	.gil_off = 0,
+	.gil_holder = 7760,
+	.gil_locked = 7768,
 };
 
 static void test_313_bytes(void)
@@ -453,6 +462,10 @@ static void test_314(void)
 		.str_compact_size = 592,
 		.bytes_size = 401,
 		.bytes_data = 402,
+		.gil_kind = PP_GIL_INTERP_EMBEDDED,
+		.gil_off = 0,
+		.gil_holder = 1014,
+		.gil_locked = 1013,
 	};
 	uint8_t img[760];
 	char small[8];
