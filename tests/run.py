@@ -42,6 +42,8 @@ import traceback
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, "tests")
+sys.path.insert(0, os.path.join(TESTS, "views"))
+import dump_check  # noqa: E402
 WORKLOADS = os.path.join(TESTS, "workloads")
 DATA = os.path.join(TESTS, "data")
 
@@ -1139,6 +1141,75 @@ def test_threads(env):
         "%s %d" % (r, total(of_thread(stacks, t))) for r, t in sorted(tids.items()))]
 
 
+def proc_states(pid):
+    """The state letter of every thread of pid."""
+    states = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                states[int(tid)] = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            pass
+    return states
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+DUMPS = 5
+
+
+def test_dump(env):
+    """dump, DUMPS times: each thread's own stack innermost first, at most
+    one GIL holder; over the dumps the spinner holds the GIL and runs and
+    the sleeper waits; the target is left running, never stopped."""
+    art = env.artifacts("dump")
+    problems, seen = [], {"gil": 0, "spin_running": 0, "sleeper_waiting": 0}
+    with env.workload("threads.py", [], art) as wl:
+        wl.wait_ready()
+        tids = wl.info.get("tids")
+        if not tids:
+            fail_if(["workload printed no TIDS line"], art)
+        for i in range(DUMPS):
+            run = run_profiler(env.binary, ["dump", "--pid", str(wl.pid)], art, timeout=60,
+                               name="dump%d" % i)
+            problems += run.crash_problems()
+            if run.rc != 0:
+                problems.append("dump exit code %s (%s)" % (run.rc, run.summary()))
+                break
+            try:
+                dump = dump_check.parse_dump(run.stdout)
+            except ValueError as e:
+                problems.append("dump %d: %s" % (i, e))
+                break
+            problems += ["dump %d: %s" % (i, p) for p in
+                         dump_check.check_dump(dump, tids, THREAD_BODIES)]
+            th = dump["threads"]
+            spin, sleeper = th.get(tids["py_spinner"]), th.get(tids["sleeper"])
+            seen["gil"] += bool(spin and spin.holds_gil)
+            seen["spin_running"] += bool(spin and spin.state == "running")
+            seen["sleeper_waiting"] += bool(sleeper and sleeper.state.startswith("waiting"))
+            stopped = {t: s for t, s in proc_states(wl.pid).items() if s in "tT"}
+            if stopped:
+                problems.append("after dump %d threads are left stopped: %s" % (i, stopped))
+            if problems:
+                break
+            time.sleep(0.1)
+        before = cpu_ticks(wl.pid)
+        time.sleep(0.5)
+        if cpu_ticks(wl.pid) <= before:
+            problems.append("the target used no CPU after the dumps: not resumed")
+    for what, n in sorted(seen.items()):
+        if not problems and n == 0:
+            problems.append("in %d dumps never seen: %s" % (DUMPS, what))
+    fail_if(problems, art)
+    return ["%d dumps: spinner held the GIL in %d, ran in %d; sleeper waited in %d"
+            % (DUMPS, seen["gil"], seen["spin_running"], seen["sleeper_waiting"])]
+
+
 def test_shapes(env):
     """Generators, a generator pipeline, an asyncio coroutine, lambdas, a
     generator expression, a list comprehension, a class body, a Python ->
@@ -1551,6 +1622,7 @@ E2E_PER_INTERPRETER = [
     ("native_truncated", test_native_truncated),
     ("bad_input.target_exits_early", test_target_exits_early),
     ("bad_input.target_exits_during_sampling", test_target_exits_during_sampling),
+    ("dump", test_dump),
 ]
 E2E_PER_BINARY = [
     ("bad_input.nonexistent_pid", test_nonexistent_pid),
@@ -1793,6 +1865,7 @@ SELFTESTS = [
     ("selftest.recursion_checker", selftest_recursion),
     ("selftest.shapes_checker", selftest_shapes),
     ("selftest.error_contract_checker", selftest_error_contract),
+    ("selftest.dump_checker", dump_check.selftest),
 ]
 
 
