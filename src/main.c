@@ -51,6 +51,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: pybpfprof --pid PID [options] > profile.folded\n"
+		"       pybpfprof top --pid PID     (a live view; see pybpfprof top --help)\n"
+		"       pybpfprof dump --pid PID    (every thread's stack, now; see pybpfprof dump --help)\n"
 		"Samples a running CPython process from outside and prints one merged stack per\n"
 		"sample (Python frames, the C extensions and libraries they call, the kernel) as\n"
 		"FlameGraph folded stacks.\n"
@@ -368,6 +370,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "dump") == 0)
 		return dump_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "top") == 0)
+		return top_main(argc - 1, argv + 1);
 	if (parse_options(argc, argv, &o))
 		return 1;
 	if (!attach_privileged()) {

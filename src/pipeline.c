@@ -22,6 +22,13 @@ struct thread_entry {
 	uint32_t id;
 };
 
+/* Which thread a PyThreadState was last sampled on (the GIL holder is
+ * known by its tstate). */
+struct tstate_thread {
+	uint64_t tstate;
+	uint32_t tid;
+};
+
 struct pp_procstate {
 	struct pp_target t;
 	struct pp_pyruntime rt;
@@ -34,6 +41,8 @@ struct pp_procstate {
 	size_t pynames_cap, pynames_len;
 	struct thread_entry *threads;
 	size_t nthreads, threads_cap;
+	struct tstate_thread *tstates;
+	size_t ntstates, tstates_cap;
 };
 
 struct pp_pipeline {
@@ -74,6 +83,7 @@ static void procstate_free(struct pp_procstate *ps)
 	pyruntime_free(&ps->rt);
 	free(ps->pynames);
 	free(ps->threads);
+	free(ps->tstates);
 	free(ps);
 }
 
@@ -189,6 +199,19 @@ static uint32_t py_frame(struct pp_pipeline *pl, struct pp_procstate *ps, const 
 	return id;
 }
 
+static void note_tstate(struct pp_procstate *ps, uint64_t tstate, uint32_t tid)
+{
+	for (size_t i = 0; i < ps->ntstates; i++)
+		if (ps->tstates[i].tstate == tstate) {
+			ps->tstates[i].tid = tid;
+			return;
+		}
+	if (ps->ntstates >= PP_MAX_THREADS)
+		return;
+	pp_grow((void **)&ps->tstates, &ps->tstates_cap, ps->ntstates + 1, sizeof(*ps->tstates));
+	ps->tstates[ps->ntstates++] = (struct tstate_thread){.tstate = tstate, .tid = tid};
+}
+
 static uint32_t native_frame(struct pp_pipeline *pl, const struct pp_symbol *sym)
 {
 	if (!sym->module)
@@ -222,6 +245,8 @@ void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
 		return;
 	}
 	pl->stats.samples++;
+	if (r.s->tstate)
+		note_tstate(ps, r.s->tstate, r.s->tid);
 	pl->stats.stack_bytes += r.s->stack_len;
 	if (r.s->stack_len > pl->stats.stack_max)
 		pl->stats.stack_max = r.s->stack_len;
@@ -308,4 +333,15 @@ const struct pp_pyruntime *pipeline_runtime(struct pp_pipeline *pl, pid_t pid)
 	struct pp_procstate *ps = find_proc(pl, (uint32_t)pid);
 
 	return ps ? &ps->rt : NULL;
+}
+
+pid_t pipeline_thread_of(struct pp_pipeline *pl, pid_t pid, uint64_t tstate)
+{
+	struct pp_procstate *ps = find_proc(pl, (uint32_t)pid);
+
+	if (ps)
+		for (size_t i = 0; i < ps->ntstates; i++)
+			if (ps->tstates[i].tstate == tstate)
+				return (pid_t)ps->tstates[i].tid;
+	return 0;
 }

@@ -45,6 +45,8 @@ struct pp_profile *pipeline_profile(struct pp_pipeline *pl);
 /* A followed process's target and runtime; NULL if pid is not followed. */
 const struct pp_target *pipeline_target(struct pp_pipeline *pl, pid_t pid);
 const struct pp_pyruntime *pipeline_runtime(struct pp_pipeline *pl, pid_t pid);
+/* The thread a PyThreadState was last sampled on; 0 if never. */
+pid_t pipeline_thread_of(struct pp_pipeline *pl, pid_t pid, uint64_t tstate);
 const struct pp_stats *pipeline_stats(const struct pp_pipeline *pl);
 
 #endif

@@ -44,6 +44,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, "tests")
 sys.path.insert(0, os.path.join(TESTS, "views"))
 import dump_check  # noqa: E402
+import top_check  # noqa: E402
 WORKLOADS = os.path.join(TESTS, "workloads")
 DATA = os.path.join(TESTS, "data")
 
@@ -1210,6 +1211,86 @@ def test_dump(env):
             % (DUMPS, seen["gil"], seen["spin_running"], seen["sleeper_waiting"])]
 
 
+def tmux(*args, check=True):
+    p = subprocess.run(["tmux"] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    if check and p.returncode != 0:
+        raise TestFail("tmux %s: %s" % (" ".join(args), p.stdout.decode("utf-8", "replace")))
+    return p.stdout.decode("utf-8", "replace")
+
+
+def test_top(env):
+    """top in a tmux pane: title, thread count, GIL holder, the busiest
+    functions sorted by own samples; 'c' switches to since-start; 'q' quits."""
+    if not shutil.which("tmux"):
+        raise TestFail("tmux is not installed (the Makefile installs it)")
+    art = env.artifacts("top")
+    session = "pptop%d" % os.getpid()
+    rc_path = os.path.join(art, "top.rc")
+    problems, gil_seen = [], 0
+    with env.workload("threads.py", [], art) as wl:
+        wl.wait_ready()
+        tids = wl.info.get("tids") or {}
+        cmd = "%s top --pid %d 2>%s; echo $? > %s" % (
+            env.binary, wl.pid, os.path.join(art, "top.stderr"), rc_path)
+        tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "45", cmd)
+        try:
+            # Attaching (symbols, BPF load) takes a moment: wait for a
+            # screen whose window has samples, then take 4 a refresh apart.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if top_check.parse_top(tmux("capture-pane", "-p", "-t", session)).samples:
+                    break
+                time.sleep(0.2)
+            for i in range(4):
+                time.sleep(1.1)
+                text = tmux("capture-pane", "-p", "-t", session)
+                with open(os.path.join(art, "screen%d.txt" % i), "w") as f:
+                    f.write(text)
+                screen = top_check.parse_top(text)
+                gil_seen += bool(screen.gil and "pp-spinner" in screen.gil)
+                found = top_check.check_top(
+                    screen, wl.pid, len(tids) or 4, ["py_spinner_step", "pptest_spin_nogil"],
+                    ["pp-spinner", "pp-nogil", "pp-sleeper", "python", "released",
+                     "a thread not sampled yet"])
+                if screen.mode != "last interval":
+                    found.append("mode %r, expected 'last interval'" % screen.mode)
+                problems += ["screen %d: %s" % (i, p) for p in found]
+            tmux("send-keys", "-t", session, "c")
+            time.sleep(0.5)
+            text = tmux("capture-pane", "-p", "-t", session)
+            with open(os.path.join(art, "screen-c.txt"), "w") as f:
+                f.write(text)
+            if top_check.parse_top(text).mode != "since start":
+                problems.append("'c' did not switch to since start")
+            tmux("send-keys", "-t", session, "q")
+            deadline = time.monotonic() + 5
+            while not os.path.exists(rc_path) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if not os.path.exists(rc_path):
+                problems.append("'q' did not end top within 5 s")
+            else:
+                time.sleep(0.1)
+                with open(rc_path) as f:
+                    rc = f.read().strip()
+                if rc != "0":
+                    problems.append("top exit code %s" % rc)
+        finally:
+            tmux("kill-session", "-t", session, check=False)
+        stopped = {t: st for t, st in proc_states(wl.pid).items() if st in "tT"}
+        if stopped:
+            problems.append("threads left stopped: %s" % stopped)
+    with open(os.path.join(art, "top.stderr")) as f:
+        err = f.read()
+    for marker in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+        if marker in err:
+            problems.append("sanitizer report: %s" % err[-300:])
+    if not problems and not gil_seen:
+        problems.append("the GIL holder was never shown as pp-spinner")
+    fail_if(problems, art)
+    return ["4 screens checked; spinner shown holding the GIL in %d" % gil_seen]
+
+
 def test_shapes(env):
     """Generators, a generator pipeline, an asyncio coroutine, lambdas, a
     generator expression, a list comprehension, a class body, a Python ->
@@ -1623,6 +1704,7 @@ E2E_PER_INTERPRETER = [
     ("bad_input.target_exits_early", test_target_exits_early),
     ("bad_input.target_exits_during_sampling", test_target_exits_during_sampling),
     ("dump", test_dump),
+    ("top", test_top),
 ]
 E2E_PER_BINARY = [
     ("bad_input.nonexistent_pid", test_nonexistent_pid),
@@ -1866,6 +1948,7 @@ SELFTESTS = [
     ("selftest.shapes_checker", selftest_shapes),
     ("selftest.error_contract_checker", selftest_error_contract),
     ("selftest.dump_checker", dump_check.selftest),
+    ("selftest.top_checker", top_check.selftest),
 ]
 
 
