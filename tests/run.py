@@ -45,6 +45,8 @@ TESTS = os.path.join(REPO, "tests")
 sys.path.insert(0, os.path.join(TESTS, "views"))
 import dump_check  # noqa: E402
 import top_check  # noqa: E402
+sys.path.insert(0, os.path.join(TESTS, "formats"))
+import speedscope_check  # noqa: E402
 WORKLOADS = os.path.join(TESTS, "workloads")
 DATA = os.path.join(TESTS, "data")
 
@@ -212,8 +214,9 @@ def source_line(path, needle):
 # Checkers: pure functions returning a list of problems ([] = pass)
 # --------------------------------------------------------------------------
 
-def check_structure(stacks, pid, comm=None):
-    """Contract checks that hold for every profile of process pid."""
+def check_structure(stacks, pid, comm=None, threads=True):
+    """Contract checks that hold for every profile of process pid (without
+    the thread frame when threads is False)."""
     problems = []
     seen = set()
     for s in stacks:
@@ -227,7 +230,7 @@ def check_structure(stacks, pid, comm=None):
             problems.append("frame 1 is not 'COMM (%d)': %r" % (pid, s.frames[0]))
         elif comm is not None and m.group(1) != comm:
             problems.append("frame 1 comm %r != %r" % (m.group(1), comm))
-        if not THREAD_RE.match(s.frames[1]):
+        if threads and not THREAD_RE.match(s.frames[1]):
             problems.append("frame 2 is not 'thread COMM (TID)': %r" % s.frames[1])
         key = ";".join(s.frames)
         if key in seen:
@@ -720,13 +723,13 @@ def check_clean_error(run, output_path=None):
     return problems
 
 
-def check_profile_text(text, pid, min_samples=1):
+def check_profile_text(text, pid, min_samples=1, threads=True):
     """Parseable folded text with at least min_samples samples."""
     try:
         stacks = parse_folded(text)
     except ParseError as e:
         return ["unparseable output: %s" % e], []
-    problems = check_structure(stacks, pid)
+    problems = check_structure(stacks, pid, threads=threads)
     if total(stacks) < min_samples:
         problems.append("%d samples, expected >= %d" % (total(stacks), min_samples))
     return problems, stacks
@@ -1209,6 +1212,83 @@ def test_dump(env):
     fail_if(problems, art)
     return ["%d dumps: spinner held the GIL in %d, ran in %d; sleeper waited in %d"
             % (DUMPS, seen["gil"], seen["spin_running"], seen["sleeper_waiting"])]
+
+
+# Every format from one run (one file each, the same samples), checked
+# against the folded file of that run.
+FORMAT_FILES = ["profile.folded", "profile.speedscope.json"]
+
+
+def format_problems(art, name, stacks, frequency):
+    path = os.path.join(art, name)
+    if not os.path.exists(path):
+        return ["%s not written" % name]
+    if name.endswith(".speedscope.json"):
+        return speedscope_check.check_speedscope(path, stacks, frequency)
+    return []
+
+
+def formats_run(env, art, wl, extra, frequency=DEFAULT_FREQUENCY, seconds=3):
+    args = profile_args(wl.pid, seconds, frequency) + extra
+    for name in FORMAT_FILES:
+        args += ["--output", os.path.join(art, name)]
+    run = run_profiler(env.binary, args, art, timeout=seconds + 90)
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    fail_if(problems, art)
+    text = read_output(os.path.join(art, "profile.folded"))
+    problems, stacks = check_profile_text(text, wl.pid, threads="--no-threads" not in extra)
+    fail_if(problems, art)
+    pairs = [(s.frames, s.count) for s in stacks]
+    for name in FORMAT_FILES[1:]:
+        problems += ["%s: %s" % (name, p) for p in format_problems(art, name, pairs, frequency)]
+    return stacks, problems
+
+
+def test_formats(env):
+    """One run writes every format; each agrees with the folded file."""
+    art = env.artifacts("formats")
+    with env.workload("threads.py", [], art) as wl:
+        wl.wait_ready()
+        stacks, problems = formats_run(env, art, wl, [])
+    env.add_samples(stacks)
+    fail_if(problems, art)
+    return ["%s agree on %d samples" % (", ".join(FORMAT_FILES), total(stacks))]
+
+
+def is_native(frame):
+    return not (is_py(frame) or frame.endswith("_[k]") or frame.startswith("[")
+                or THREAD_RE.match(frame) or PROCESS_RE.match(frame))
+
+
+def test_views(env):
+    """--no-threads --no-lines --no-native --no-kernel, in every format."""
+    art = env.artifacts("views")
+    with env.workload("threads.py", [], art) as wl:
+        wl.wait_ready()
+        run_args = ["--no-threads", "--no-lines", "--no-native", "--no-kernel"]
+        stacks, problems = [], []
+        try:
+            stacks, problems = formats_run(env, art, wl, run_args)
+        except TestFail as e:
+            problems = [str(e)]
+    for s in stacks:
+        if any(THREAD_RE.match(f) for f in s.frames):
+            problems.append("a thread frame with --no-threads:" + example([s]))
+        if any(py_frame(f) for f in s.frames) or \
+                not any(re.match(r"^.+ \([^:]+\)$", f) for f in s.frames[1:]):
+            problems.append("a Python frame with a line, or none, with --no-lines:" + example([s]))
+        if any(f.endswith("_[k]") for f in s.frames):
+            problems.append("a kernel frame with --no-kernel:" + example([s]))
+        if any(is_native(f) and not re.match(r"^.+ \([^:]+\)$", f) for f in s.frames[1:]):
+            problems.append("a native frame with --no-native:" + example([s]))
+        if len(problems) > 4:
+            break
+    if not any(s.frames[-1].startswith("py_spinner_step (") for s in stacks):
+        problems.append("no py_spinner_step leaf in the Python view")
+    fail_if(problems, art)
+    return ["%d stacks, %d samples, Python frames only, by function" % (len(stacks), total(stacks))]
 
 
 def tmux(*args, check=True):
@@ -1703,6 +1783,8 @@ E2E_PER_INTERPRETER = [
     ("native_truncated", test_native_truncated),
     ("bad_input.target_exits_early", test_target_exits_early),
     ("bad_input.target_exits_during_sampling", test_target_exits_during_sampling),
+    ("formats", test_formats),
+    ("views", test_views),
     ("dump", test_dump),
     ("top", test_top),
 ]
@@ -1949,6 +2031,7 @@ SELFTESTS = [
     ("selftest.error_contract_checker", selftest_error_contract),
     ("selftest.dump_checker", dump_check.selftest),
     ("selftest.top_checker", top_check.selftest),
+    ("selftest.speedscope_checker", speedscope_check.selftest),
 ]
 
 
