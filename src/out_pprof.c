@@ -10,6 +10,9 @@
 
 /* The labels a sample can carry: pid, process, tid, thread. */
 #define MAX_LABELS 4
+/* Kernel functions' file: perf's name for the kernel image. They get no
+ * mapping, which leaves no kernel file for a reader to look for. */
+#define KERNEL_FILE "[kernel.kallsyms]"
 
 /* Strings point into the profile (it outlives the write) and are never
  * copied; the index maps content to position. */
@@ -127,6 +130,8 @@ static uint64_t function_id(struct writer *w, const struct pp_frame *f)
 
 	if (f->kind == PP_FRAME_PYTHON || f->kind == PP_FRAME_NATIVE || f->kind == PP_FRAME_INTERP)
 		file = str_id(&w->str, f->file);
+	else if (f->kind == PP_FRAME_KERNEL)
+		file = str_id(&w->str, KERNEL_FILE);
 	id = idmap_get(&w->fn_ids, pair_key(name, file), (uint32_t)w->nfn + 1);
 	if (id == w->nfn + 1) {
 		Pprof__Function *fn = &w->fn[w->nfn++];
@@ -142,7 +147,7 @@ static uint64_t function_id(struct writer *w, const struct pp_frame *f)
 
 /* One mapping per ELF file (path and build id). Addresses are file
  * addresses, so the mapping starts at 0 and ends past the highest. */
-static uint64_t mapping_id(struct writer *w, const char *file, const char *build_id, uint64_t addr, bool native)
+static uint64_t mapping_id(struct writer *w, const char *file, const char *build_id, uint64_t addr)
 {
 	int64_t name = str_id(&w->str, file), bid = str_id(&w->str, build_id);
 	uint32_t id = idmap_get(&w->map_ids, pair_key(name, bid), (uint32_t)w->nmap + 1);
@@ -156,8 +161,8 @@ static uint64_t mapping_id(struct writer *w, const char *file, const char *build
 		m->build_id = bid;
 		/* Already symbolized: pprof must not open (or fetch) the binary. */
 		m->has_functions = true;
-		/* Native frames name the function only, at its start address. */
-		m->has_filenames = m->has_line_numbers = !native;
+		/* Native frames name the function only, at its start address:
+		 * has_filenames and has_line_numbers stay false. */
 	}
 	if (addr >= m->memory_limit)
 		m->memory_limit = addr + 1;
@@ -187,12 +192,8 @@ static uint64_t location_id(struct writer *w, uint32_t frame)
 		break;
 	case PP_FRAME_NATIVE:
 	case PP_FRAME_INTERP:
-		l->mapping_id = mapping_id(w, f->file, f->build_id, f->num, true);
+		l->mapping_id = mapping_id(w, f->file, f->build_id, f->num);
 		l->address = f->num;
-		break;
-	case PP_FRAME_KERNEL:
-		/* perf's name for the kernel image: readers know not to open it. */
-		l->mapping_id = mapping_id(w, "[kernel.kallsyms]", NULL, 0, false);
 		break;
 	default:
 		break;
@@ -301,6 +302,21 @@ int pprof_write(const struct pp_profile *p, FILE *f)
 	k_process = str_id(&w.str, "process");
 	k_tid = str_id(&w.str, "tid");
 	k_thread = str_id(&w.str, "thread");
+
+	/* Readers name a profile after its first mapping ("File:"): make it
+	 * the interpreter's, from its root-most frame (main, in the binary). */
+	for (size_t i = 0; i < nstacks && !w.nmap; i++) {
+		size_t n;
+		uint64_t count;
+		const uint32_t *fr = profile_stack(p, i, &n, &count);
+
+		for (size_t j = 0; j < n && !w.nmap; j++) {
+			const struct pp_frame *pf = profile_frame(p, fr[j]);
+
+			if (pf->kind == PP_FRAME_INTERP)
+				mapping_id(&w, pf->file, pf->build_id, pf->num);
+		}
+	}
 
 	for (size_t i = 0; i < nstacks; i++) {
 		Pprof__Sample *s = &samples[i];
