@@ -59,13 +59,13 @@ $(BUILD)/sampler.bpf.o: bpf/sampler.bpf.c include/pybpfprof.h vmlinux/vmlinux.h 
 $(BUILD)/sampler.skel.h: $(BUILD)/sampler.bpf.o
 	@$(BPFTOOL) gen skeleton $< name sampler_bpf > $@
 
-# A pattern rule with two targets: one protoc-c run makes both. Kept
-# (not intermediate) so that make does not delete and regenerate them.
-.SECONDARY: $(GEN_SRCS) $(GEN_HDRS)
+# A pattern rule with two targets: one protoc-c run makes both.
 $(BUILD)/%.pb-c.c $(BUILD)/%.pb-c.h: proto/%.proto | $(BUILD)
 	@echo "  PROTOC-C $<"; protoc-c --proto_path=proto --c_out=$(BUILD) $<
 
-$(BUILD)/obj/%.pb-c.o: $(BUILD)/%.pb-c.c $(BUILD)/%.pb-c.h
+# A static pattern rule names the generated files explicitly, so they are
+# not intermediate: never deleted, and made again when missing.
+$(GEN_OBJS): $(BUILD)/obj/%.pb-c.o: $(BUILD)/%.pb-c.c $(BUILD)/%.pb-c.h
 	@mkdir -p $(dir $@)
 	@echo "  CC $@"; $(CC) $(CFLAGS_GEN) -c $< -o $@
 
