@@ -14,7 +14,7 @@ SAN ?=
 
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config \
 	gcc make python3 python3.11 python3.11-dev python3.11-dbg python3-numpy tmux \
-	python3-jsonschema
+	python3-jsonschema libprotobuf-c-dev protobuf-c-compiler golang-go
 
 WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
 CFLAGS_BASE := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -DPP_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)
@@ -22,12 +22,20 @@ ifeq ($(SAN),1)
 CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS_SAN := -fsanitize=address,undefined
 endif
-LIBS := -lbpf -ldw -lelf -lz
+LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c
+# protoc-c's output builds clean with our flags (sanitizers included); this
+# is where to relax warnings, for generated code only, if a protoc-c warns.
+CFLAGS_GEN := $(CFLAGS_BASE)
 
 SRCS := $(wildcard src/*.c)
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
-OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
-LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+# Code generated from proto/*.proto at build time, never committed.
+PROTOS := $(wildcard proto/*.proto)
+GEN_OBJS := $(patsubst proto/%.proto,$(BUILD)/obj/%.pb-c.o,$(PROTOS))
+GEN_HDRS := $(patsubst proto/%.proto,$(BUILD)/%.pb-c.h,$(PROTOS))
+GEN_SRCS := $(patsubst proto/%.proto,$(BUILD)/%.pb-c.c,$(PROTOS))
+OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(GEN_OBJS)
+LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(GEN_OBJS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
@@ -51,7 +59,17 @@ $(BUILD)/sampler.bpf.o: bpf/sampler.bpf.c include/pybpfprof.h vmlinux/vmlinux.h 
 $(BUILD)/sampler.skel.h: $(BUILD)/sampler.bpf.o
 	@$(BPFTOOL) gen skeleton $< name sampler_bpf > $@
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/pybpfprof.h $(BUILD)/sampler.skel.h | $(BUILD)
+# A pattern rule with two targets: one protoc-c run makes both.
+$(BUILD)/%.pb-c.c $(BUILD)/%.pb-c.h: proto/%.proto | $(BUILD)
+	@echo "  PROTOC-C $<"; protoc-c --proto_path=proto --c_out=$(BUILD) $<
+
+# A static pattern rule names the generated files explicitly, so they are
+# not intermediate: never deleted, and made again when missing.
+$(GEN_OBJS): $(BUILD)/obj/%.pb-c.o: $(BUILD)/%.pb-c.c $(BUILD)/%.pb-c.h
+	@mkdir -p $(dir $@)
+	@echo "  CC $@"; $(CC) $(CFLAGS_GEN) -c $< -o $@
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/pybpfprof.h $(BUILD)/sampler.skel.h $(GEN_HDRS) | $(BUILD)
 	@mkdir -p $(dir $@)
 	@echo "  CC $@"; $(CC) $(CFLAGS_BASE) -Isrc -c $< -o $@
 

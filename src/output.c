@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "output.h"
 #include "out_folded.h"
+#include "out_pprof.h"
 #include "out_speedscope.h"
 
 #include <errno.h>
@@ -71,6 +72,8 @@ int output_write(const struct pp_profile *p, enum pp_format fmt, FILE *f)
 		return folded_write(p, f);
 	case PP_FORMAT_SPEEDSCOPE:
 		return speedscope_write(p, f);
+	case PP_FORMAT_PPROF:
+		return pprof_write(p, f);
 	default:
 		errno = ENOTSUP;
 		return -1;
