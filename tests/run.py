@@ -46,6 +46,7 @@ sys.path.insert(0, os.path.join(TESTS, "views"))
 import dump_check  # noqa: E402
 import top_check  # noqa: E402
 sys.path.insert(0, os.path.join(TESTS, "formats"))
+import pprof_check  # noqa: E402
 import speedscope_check  # noqa: E402
 WORKLOADS = os.path.join(TESTS, "workloads")
 DATA = os.path.join(TESTS, "data")
@@ -1216,7 +1217,7 @@ def test_dump(env):
 
 # Every format from one run (one file each, the same samples), checked
 # against the folded file of that run.
-FORMAT_FILES = ["profile.folded", "profile.speedscope.json"]
+FORMAT_FILES = ["profile.folded", "profile.speedscope.json", "profile.pb.gz"]
 
 
 def format_problems(art, name, stacks, frequency):
@@ -1225,7 +1226,9 @@ def format_problems(art, name, stacks, frequency):
         return ["%s not written" % name]
     if name.endswith(".speedscope.json"):
         return speedscope_check.check_speedscope(path, stacks, frequency)
-    return []
+    if name.endswith(".pb.gz"):
+        return pprof_check.check_pprof(path, stacks)
+    return ["no checker for %s" % name]
 
 
 def formats_run(env, art, wl, extra, frequency=DEFAULT_FREQUENCY, seconds=3):
@@ -2032,6 +2035,7 @@ SELFTESTS = [
     ("selftest.dump_checker", dump_check.selftest),
     ("selftest.top_checker", top_check.selftest),
     ("selftest.speedscope_checker", speedscope_check.selftest),
+    ("selftest.pprof_checker", lambda: fail_if(pprof_check.selftest())),
 ]
 
 
