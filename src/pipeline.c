@@ -61,6 +61,13 @@ struct pp_pipeline {
 	uint32_t out[PP_MAX_KSTACK + PP_MAX_NATIVE + PP_MAX_PYENTRIES + 8];
 };
 
+static void intern_markers(struct pp_pipeline *pl)
+{
+	pl->m_native_truncated = profile_intern(pl->profile, "[native stack truncated]");
+	pl->m_truncated = profile_intern(pl->profile, "[truncated]");
+	pl->m_unknown = profile_intern(pl->profile, "[unknown]");
+}
+
 struct pp_pipeline *pipeline_new(const struct pp_pipeline_opts *opts)
 {
 	struct pp_pipeline *pl = pp_xcalloc(1, sizeof(*pl));
@@ -68,9 +75,7 @@ struct pp_pipeline *pipeline_new(const struct pp_pipeline_opts *opts)
 	pl->opts = *opts;
 	pl->profile = profile_new();
 	pl->ksyms = ksyms_load();
-	pl->m_native_truncated = profile_intern(pl->profile, "[native stack truncated]");
-	pl->m_truncated = profile_intern(pl->profile, "[truncated]");
-	pl->m_unknown = profile_intern(pl->profile, "[unknown]");
+	intern_markers(pl);
 	return pl;
 }
 
@@ -97,6 +102,13 @@ void pipeline_free(struct pp_pipeline *pl)
 	profile_free(pl->profile);
 	ksyms_free(pl->ksyms);
 	free(pl);
+}
+
+static uint32_t process_frame(struct pp_pipeline *pl, struct pp_procstate *ps)
+{
+	return profile_intern_frame(pl->profile, &(struct pp_frame){.kind = PP_FRAME_PROCESS,
+								      .name = ps->t.comm,
+								      .num = (uint64_t)ps->t.pid});
 }
 
 int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_pyruntime *rt)
@@ -344,4 +356,40 @@ pid_t pipeline_thread_of(struct pp_pipeline *pl, pid_t pid, uint64_t tstate)
 			if (ps->tstates[i].tstate == tstate)
 				return (pid_t)ps->tstates[i].tid;
 	return 0;
+}
+
+void pipeline_remove_process(struct pp_pipeline *pl, pid_t pid)
+{
+	for (size_t i = 0; i < pl->nprocs; i++)
+		if (pl->procs[i]->t.pid == pid) {
+			procstate_free(pl->procs[i]);
+			pl->procs[i] = pl->procs[--pl->nprocs];
+			return;
+		}
+}
+
+bool pipeline_follows(const struct pp_pipeline *pl, pid_t pid)
+{
+	for (size_t i = 0; i < pl->nprocs; i++)
+		if (pl->procs[i]->t.pid == pid)
+			return true;
+	return false;
+}
+
+struct pp_profile *pipeline_take_profile(struct pp_pipeline *pl)
+{
+	struct pp_profile *p = pl->profile;
+
+	pl->profile = profile_new();
+	intern_markers(pl);
+	/* Every cached frame id belonged to the old profile. */
+	for (size_t i = 0; i < pl->nprocs; i++) {
+		struct pp_procstate *ps = pl->procs[i];
+
+		ps->proc_frame = process_frame(pl, ps);
+		memset(ps->pynames, 0, ps->pynames_cap * sizeof(*ps->pynames));
+		ps->pynames_len = 0;
+		ps->nthreads = 0;
+	}
+	return p;
 }

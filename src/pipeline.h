@@ -39,9 +39,14 @@ struct pp_pipeline *pipeline_new(const struct pp_pipeline_opts *opts);
 void pipeline_free(struct pp_pipeline *pl);
 /* Follows a process; takes ownership of t and rt. 0 on success. */
 int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_pyruntime *rt);
+/* Stops following pid and frees its caches (unwinder, symbols, code objects). */
+void pipeline_remove_process(struct pp_pipeline *pl, pid_t pid);
+bool pipeline_follows(const struct pp_pipeline *pl, pid_t pid);
 /* Turns one ring-buffer record into a stack of the profile. */
 void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size);
 struct pp_profile *pipeline_profile(struct pp_pipeline *pl);
+/* Hands over the profile so far (the caller frees it) and starts an empty one. */
+struct pp_profile *pipeline_take_profile(struct pp_pipeline *pl);
 /* A followed process's target and runtime; NULL if pid is not followed. */
 const struct pp_target *pipeline_target(struct pp_pipeline *pl, pid_t pid);
 const struct pp_pyruntime *pipeline_runtime(struct pp_pipeline *pl, pid_t pid);
