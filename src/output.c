@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "output.h"
 #include "out_folded.h"
+#include "out_svg.h"
 
 #include <errno.h>
 #include <string.h>
@@ -67,6 +68,8 @@ int output_write(const struct pp_profile *p, enum pp_format fmt, FILE *f)
 	switch (fmt) {
 	case PP_FORMAT_FOLDED:
 		return folded_write(p, f);
+	case PP_FORMAT_SVG:
+		return svg_write(p, f);
 	default:
 		errno = ENOTSUP;
 		return -1;
