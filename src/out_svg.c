@@ -11,14 +11,18 @@
 #define SVG_PAD	  10
 #define FRAME_W	  (SVG_WIDTH - 2 * SVG_PAD)
 #define ROW_H	  16
+#define TITLE_MAX 100 /* characters of the heading that fit the width at 17 px */
 #define HEAD_H	  92
-#define FOOT_H	  40
+#define FOOT_H	  34
 /* Monospace at 11 px is 0.6 em a character: labels are cut to fit by count
  * here, and the script re-measures the real font when it runs. */
 #define CHAR_W 6.6
 /* A frame under 1/ELIDE of the samples would be about a pixel wide: it is
  * left out (its samples stay in its parent's width) to keep files small. */
 #define ELIDE 1000
+/* Many deep stacks can still each hold 1/ELIDE: past this many frames the
+ * cut rises, so the file stays a few MB whatever the profile. */
+#define MAX_FRAMES 8000
 
 struct node {
 	uint32_t frame;
@@ -160,9 +164,36 @@ static void tree_free(struct tree *t)
 	free(t->kids);
 }
 
-static bool drawn(const struct node *n, uint64_t total)
+static bool drawn(const struct node *n, uint64_t min)
 {
-	return n->count > 0 && n->count * ELIDE >= total;
+	return n->count > 0 && n->count >= min;
+}
+
+static int count_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x < y) - (x > y);
+}
+
+/* The fewest samples a drawn frame has: 1/ELIDE of all, or more when that
+ * would draw over MAX_FRAMES, then the widest MAX_FRAMES at most. A parent
+ * has at least its child's samples, so no drawn frame loses its parent. */
+static uint64_t draw_cut(const struct tree *t, uint64_t total)
+{
+	uint64_t min = (total + ELIDE - 1) / ELIDE, *counts;
+	size_t n = 0;
+
+	counts = pp_xmalloc(t->len * sizeof(*counts));
+	for (size_t k = 1; k < t->len; k++)
+		if (drawn(&t->n[k], min))
+			counts[n++] = t->n[k].count;
+	if (n > MAX_FRAMES) {
+		qsort(counts, n, sizeof(*counts), count_desc);
+		min = counts[MAX_FRAMES] + 1;
+	}
+	free(counts);
+	return min;
 }
 
 /* One code point; an ill-formed sequence becomes one U+FFFD per maximal
@@ -523,9 +554,10 @@ static const char script[] =
 	"})();\n"
 	"]]></script>\n";
 
-static void put_header(FILE *f, const struct pp_profile *p, int height)
+static void put_header(FILE *f, const struct pp_profile *p, int height, uint64_t min)
 {
 	const struct pp_profile_info *info = profile_info(p);
+	const char *title = info->title ? info->title : "pybpfprof profile";
 	uint64_t total = profile_total(p);
 	double x = SVG_PAD;
 	char sep[8] = "";
@@ -534,13 +566,19 @@ static void put_header(FILE *f, const struct pp_profile *p, int height)
 	fprintf(f,
 		"<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" height=\"%d\" "
 		"viewBox=\"0 0 %d %d\" data-total-samples=\"%" PRIu64 "\" data-width=\"%d\" data-x0=\"%d\" "
-		"data-row-height=\"%d\" data-root=\"bottom\">\n",
-		SVG_WIDTH, height, SVG_WIDTH, height, total, FRAME_W, SVG_PAD, ROW_H);
+		"data-row-height=\"%d\" data-root=\"bottom\" data-min-samples=\"%" PRIu64 "\">\n",
+		SVG_WIDTH, height, SVG_WIDTH, height, total, FRAME_W, SVG_PAD, ROW_H, min);
 	fputs(style, f);
 	fputs("<rect x=\"0\" y=\"0\" width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n", f);
 
+	/* The whole title names the browser tab; the heading is cut to the width. */
+	fputs("<title>", f);
+	put_xml(f, title, SIZE_MAX);
+	fputs(" - pybpfprof flame graph</title>\n", f);
 	fprintf(f, "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">", SVG_WIDTH / 2);
-	put_xml(f, info->title ? info->title : "pybpfprof profile", SIZE_MAX);
+	put_xml(f, title, TITLE_MAX);
+	if (cp_count(title) > TITLE_MAX)
+		fputs("..", f);
 	fputs("</text>\n", f);
 
 	fprintf(f, "<text id=\"subtitle\" x=\"%d\" y=\"43\" text-anchor=\"middle\">", SVG_WIDTH / 2);
@@ -582,17 +620,18 @@ static void put_header(FILE *f, const struct pp_profile *p, int height)
 		SVG_WIDTH - SVG_PAD);
 	fprintf(f, "<text id=\"clear\" class=\"ctl hide\" x=\"%d\" y=\"84\" text-anchor=\"end\">Clear search</text>\n",
 		SVG_WIDTH - SVG_PAD - 60);
+	fprintf(f, "<text id=\"matched\" x=\"%d\" y=\"84\" text-anchor=\"end\"></text>\n", SVG_WIDTH - SVG_PAD - 160);
 }
 
-static void put_footer(FILE *f, int height)
+static void put_footer(FILE *f, int height, uint64_t min, uint64_t total)
 {
-	fprintf(f, "<text id=\"matched\" x=\"%d\" y=\"%d\" text-anchor=\"end\"></text>\n", SVG_WIDTH - SVG_PAD,
-		height - 22);
 	fprintf(f,
 		"<text id=\"help\" x=\"%d\" y=\"%d\" fill=\"#666\">Root at the bottom, width = samples. Click a "
-		"frame to zoom, Esc or Reset zoom to go back; Search (Ctrl-F or /) takes a substring or a /regex/. "
-		"Frames under %.1f%% of the samples are not drawn.</text>\n",
-		SVG_PAD, height - 8, 100.0 / ELIDE);
+		"frame to zoom, Esc or Reset zoom to go back; Search (Ctrl-F or /) takes a substring or a /regex/.",
+		SVG_PAD, height - 14);
+	if (min > 1)
+		fprintf(f, " Frames under %" PRIu64 " samples (%.2f%%) are not drawn.", min, 100.0 * min / total);
+	fputs("</text>\n", f);
 	fputs("<g id=\"tip\" visibility=\"hidden\" pointer-events=\"none\">"
 	      "<rect id=\"tiprect\" x=\"0\" y=\"0\" width=\"10\" height=\"10\" rx=\"3\"/>"
 	      "<text id=\"tiptext\" x=\"8\" y=\"0\"></text></g>\n",
@@ -628,16 +667,18 @@ int svg_write(const struct pp_profile *p, FILE *f)
 {
 	struct tree t;
 	uint64_t total = profile_total(p);
+	uint64_t min;
 	uint32_t maxdepth = 0, *todo;
 	size_t ntodo = 0;
 	int height;
 
 	tree_build(&t, p);
+	min = draw_cut(&t, total);
 	for (size_t k = 1; k < t.len; k++)
-		if (drawn(&t.n[k], total) && t.n[k].depth > maxdepth)
+		if (drawn(&t.n[k], min) && t.n[k].depth > maxdepth)
 			maxdepth = t.n[k].depth;
 	height = HEAD_H + (int)(maxdepth ? maxdepth : 1) * ROW_H + FOOT_H;
-	put_header(f, p, height);
+	put_header(f, p, height, min);
 
 	fputs("<g id=\"frames\">\n", f);
 	if (total == 0)
@@ -652,13 +693,13 @@ int svg_write(const struct pp_profile *p, FILE *f)
 		if (n != t.n)
 			put_frame(f, &t, n, total, HEAD_H, maxdepth);
 		for (uint32_t c = n->nkids; c-- > 0;)
-			if (drawn(&t.n[t.kids[n->first + c]], total))
+			if (drawn(&t.n[t.kids[n->first + c]], min))
 				todo[ntodo++] = t.kids[n->first + c];
 	}
 	free(todo);
 	fputs("</g>\n", f);
 
-	put_footer(f, height);
+	put_footer(f, height, min, total);
 	tree_free(&t);
 	if (ferror(f) || fflush(f) != 0)
 		return -1;

@@ -11,6 +11,7 @@
 #include "profile.h"
 #include "util.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,76 @@ static int only_known_tags(const char *svg)
 	return 1;
 }
 
+/* 20000 distinct stacks of long names: the file must stay a few MB. In
+ * "chains" each stack is its own deep chain of 0.1%, the worst case for a
+ * fixed cut; else a tree with a fan-out of 4 and uneven counts. */
+static void check_big(bool chains)
+{
+	struct pp_profile *p = profile_new();
+	uint32_t st[64], root = profile_intern(p, "python3 (1)");
+	unsigned long long min = 0;
+	int rc, n = 0, under = 0;
+	char *svg, name[128], long_title[301], heading[220];
+	size_t len;
+
+	for (uint32_t i = 0; i < 20000; i++) {
+		size_t depth = chains ? 60 : 20 + i % 30;
+
+		st[0] = root;
+		for (size_t d = 1; d < depth; d++) {
+			uint32_t branch = chains ? i / 20 : (i >> (2 * (d % 8))) % 4 + (uint32_t)d * 4;
+
+			snprintf(name, sizeof(name),
+				 "module_%u.some_long_function_name_%zu (/srv/app/pkg/mod_%u.py:%u)", branch, d, branch,
+				 (unsigned)d * 7);
+			st[d] = profile_intern(p, name);
+		}
+		snprintf(name, sizeof(name), "leaf_%u", i);
+		st[depth] = profile_intern(p, name);
+		profile_add(p, st, depth + 1, chains ? 1 + i / 20 % 9 : 1 + i % 7);
+	}
+	CHECK_EQ_INT(profile_nstacks(p), 20000);
+	/* a long title is cut to the width between characters; the tab gets it whole */
+	for (int i = 0; i < 150; i++)
+		memcpy(long_title + 2 * i, "\xc3\xa9", 2);
+	long_title[300] = '\0';
+	memcpy(heading, long_title, 200);
+	strcpy(heading + 200, "..</text>");
+	profile_set_info(p, &(struct pp_profile_info){.title = long_title});
+	svg = render(p, &rc);
+	CHECK(clean_utf8((const unsigned char *)svg));
+	CHECK(strstr(svg, heading) != NULL);
+	CHECK(strstr(svg, long_title) != NULL);
+	CHECK_EQ_INT(rc, 0);
+	len = strlen(svg);
+	if (CHECK_VERBOSE)
+		printf("big %s: %zu bytes\n", chains ? "chains" : "tree", len);
+	CHECK(len < 4 * 1024 * 1024);
+	{
+		const char *r = strstr(svg, "<svg ");
+		char v[32];
+
+		CHECK(r && attr(r, "data-min-samples", v, sizeof(v)) == 0);
+		min = strtoull(v, NULL, 10);
+	}
+	/* nothing under the cut is drawn, and what is drawn is not a trickle */
+	for (const char *g = strstr(svg, "<g class=\"f\""); g; g = strstr(g + 1, "<g class=\"f\"")) {
+		const char *e = strstr(g, "</title>"), *paren = e;
+
+		while (paren > g && strncmp(paren, " (", 2) != 0)
+			paren--;
+		n++;
+		under += strtoull(paren + 2, NULL, 10) < min;
+	}
+	CHECK(min >= profile_total(p) / 1000);
+	CHECK_EQ_INT(under, 0);
+	/* the frame budget is used, not wasted by a coarse cut */
+	CHECK(n > (chains ? 1000 : 20));
+	CHECK(n <= 8000);
+	free(svg);
+	profile_free(p);
+}
+
 static void save_sample(const struct pp_profile *p, const char *dir)
 {
 	char path[4096];
@@ -286,6 +357,7 @@ int main(void)
 	CHECK(width > 500);
 	CHECK(x0 >= 0);
 	CHECK(strstr(svg, ">python3.11 (42): &lt;app&gt;.py &amp; co</text>") != NULL);
+	CHECK(strstr(svg, "<title>python3.11 (42): &lt;app&gt;.py &amp; co - pybpfprof flame graph</title>") != NULL);
 	CHECK(strstr(svg, "5.2 s at 199 Hz") != NULL);
 	CHECK(strstr(svg, "10000 samples") != NULL);
 	CHECK(strstr(svg, "2023-11-14 22:13:20 UTC") != NULL);
@@ -302,6 +374,7 @@ int main(void)
 	CHECK(strstr(svg, ">Python</text>") && strstr(svg, ">kernel</text>") && strstr(svg, ">native: interpreter<"));
 	CHECK(strstr(svg, "<script") && strstr(svg, "<![CDATA[") && strstr(svg, "Reset zoom"));
 	CHECK(strstr(svg, "href") == NULL && strstr(svg, " src=") == NULL);
+	CHECK(attr(strstr(svg, "<svg "), "data-min-samples", v, sizeof(v)) == 0 && strcmp(v, "10") == 0);
 
 	/* one element per merged node; the 5-sample frame is left out */
 	n = parse_frames(svg, fs, MAXF);
@@ -375,6 +448,9 @@ int main(void)
 		}
 	}
 	profile_free(p);
+
+	check_big(false);
+	check_big(true);
 
 	/* an empty profile is still a well-formed graph */
 	p = profile_new();
