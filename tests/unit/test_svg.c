@@ -262,6 +262,9 @@ int main(void)
 		profile_intern_frame(p, &(struct pp_frame){.kind = PP_FRAME_PROCESS, .name = "py<thon>", .num = 42});
 	uint32_t thr =
 		profile_intern_frame(p, &(struct pp_frame){.kind = PP_FRAME_THREAD, .name = "main&co", .num = 43});
+	/* a comm cut at 15 bytes can end inside a character */
+	uint32_t thr2 = profile_intern_frame(
+		p, &(struct pp_frame){.kind = PP_FRAME_THREAD, .name = "w\xc3\xa9rker\xe2\x82", .num = 44});
 	uint32_t pf = profile_intern_frame(
 		p, &(struct pp_frame){.kind = PP_FRAME_PYTHON, .name = "f<'\"x\">", .file = "a&b.py", .line = 3});
 	uint32_t pg = profile_intern_frame(
@@ -296,7 +299,8 @@ int main(void)
 		{{proc, thr, pf, pg}, 4, 3000},
 		{{proc, thr, pf}, 3, 1000},
 		{{proc, thr, pg, kern}, 4, 800},
-		{{proc, mark}, 2, 100},
+		{{proc, mark}, 2, 50},
+		{{proc, thr2}, 2, 50},
 		{{proc, thr, pf, ip, cpy1}, 5, 40},
 		{{proc, thr, pf, ip, cpy2}, 5, 30},
 		{{proc, thr, bad}, 3, 25},
@@ -312,7 +316,8 @@ int main(void)
 	} want[] = {
 		{"py<thon> (42)", 10000, "process", 1},
 		{"thread main&co (43)", 9900, "thread", 2},
-		{"[truncated]", 100, "marker", 2},
+		{"[truncated]", 50, "marker", 2},
+		{"thread w\xc3\xa9rker\xef\xbf\xbd (44)", 50, "thread", 2},
 		{"f<'\"x\"> (a&b.py:3)", 9070, "python", 3},
 		{"g (m.py:7)", 805, "python", 3},
 		{"bad\xef\xbf\xbd\xef\xbf\xbdna me;x (b.py:1)", 25, "python", 3},
@@ -402,15 +407,19 @@ int main(void)
 		CHECK(e->x >= x0 - 0.001 && e->x + e->w <= x0 + width + 0.002);
 	}
 	if (n == (int)PP_ARRAY_LEN(want)) {
-		const struct parsed *root = find(fs, n, want[0].name, 10000), *thread = find(fs, n, want[1].name, 9900);
-		const struct parsed *f = find(fs, n, want[3].name, 9070), *g = find(fs, n, want[4].name, 805);
-		const struct parsed *g2 = find(fs, n, want[7].name, 3000), *mk = find(fs, n, want[2].name, 100);
-		const struct parsed *bd = find(fs, n, want[5].name, 25), *ipf = find(fs, n, want[6].name, 5070);
-		const struct parsed *dfl = find(fs, n, want[9].name, 5000);
+		const struct parsed *root = find(fs, n, "py<thon> (42)", 10000),
+				    *thread = find(fs, n, "thread main&co (43)", 9900);
+		const struct parsed *f = find(fs, n, "f<'\"x\"> (a&b.py:3)", 9070), *g = find(fs, n, "g (m.py:7)", 805);
+		const struct parsed *g2 = find(fs, n, "g (m.py:7)", 3000), *mk = find(fs, n, "[truncated]", 50);
+		const struct parsed *bd = find(fs, n, "bad\xef\xbf\xbd\xef\xbf\xbdna me;x (b.py:1)", 25),
+				    *ipf = find(fs, n, "_PyEval_EvalFrameDefault", 5070);
+		const struct parsed *dfl = find(fs, n, "deflate<T>", 5000);
+		const struct parsed *wk = find(fs, n, "thread w\xc3\xa9rker\xef\xbf\xbd (44)", 50);
 
 		if (root && thread && f && g && g2 && mk && bd && ipf && dfl) {
 			/* siblings by name: "[truncated]" before "thread ...", "bad" < "f<" < "g" */
 			CHECK(mk->x < thread->x);
+			CHECK(wk && thread->x < wk->x);
 			CHECK(bd->x < f->x && f->x < g->x);
 			/* children start at their parent's left edge and stay inside it */
 			CHECK(root->x - x0 < 0.001);
