@@ -17,9 +17,9 @@
     read_png(path) -> (width, height, rows of (r, g, b) tuples)
     selftest(svg_path=None, folded_path=None) -> [problem, ...]
         check_svg must pass a good sample (default: tests/data/svg_sample.*,
-        written by tests/unit/test_svg.c: after a change to the writer,
-        SVG_SAMPLE_DIR=tests/data build/tests/test_svg, then rename
-        sample.* to svg_sample.*) and flag each of a set of mutations of it.
+        written by tests/unit/test_svg.c; after a change to the writer,
+        regenerate it with SVG_SAMPLE_DIR=tests/data build/tests/test_svg)
+        and flag each of a set of mutations of it.
 
 An empty list means the check passed.
 

@@ -3,7 +3,7 @@
  * control characters), one frame element per merged node that is wide
  * enough, widths proportional to samples, children inside their parent and
  * ordered by name, kinds and colours as documented, title and legend.
- * With SVG_SAMPLE_DIR set it also leaves sample.svg and sample.folded of
+ * With SVG_SAMPLE_DIR set it also leaves svg_sample.svg and svg_sample.folded of
  * the same profile there (tests/formats/svg_check.py's self-test uses them). */
 #include "check.h"
 #include "out_folded.h"
@@ -243,12 +243,12 @@ static void save_sample(const struct pp_profile *p, const char *dir)
 	char path[4096];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/sample.svg", dir);
+	snprintf(path, sizeof(path), "%s/svg_sample.svg", dir);
 	f = fopen(path, "w");
 	CHECK(f && svg_write(p, f) == 0);
 	if (f)
 		fclose(f);
-	snprintf(path, sizeof(path), "%s/sample.folded", dir);
+	snprintf(path, sizeof(path), "%s/svg_sample.folded", dir);
 	f = fopen(path, "w");
 	CHECK(f && folded_write(p, f) == 0);
 	if (f)
