@@ -56,6 +56,8 @@ DATA = os.path.join(os.path.dirname(HERE), "data")
 # width/data-width may differ from samples/total by this much: the writer
 # prints widths to 1/1000 of a unit on a canvas of about a thousand units.
 RATIO_TOL = 1e-5
+# Sample-count mismatches reported one by one, at most.
+MAX_MISMATCHES = 10
 # Geometric slack when deciding which frame lies inside which.
 XY_EPS = 0.01
 
@@ -249,6 +251,7 @@ def check_svg(svg_path, stacks):
     def shared(p):
         return any(merged.get(p[:k], 0) > 1 for k in range(1, len(p) + 1))
 
+    mismatches = []
     for p in sorted(drawn):
         want = prefix.get(p, 0)
         if drawn[p] == want:
@@ -258,8 +261,12 @@ def check_svg(svg_path, stacks):
         # path, any number of them may be.
         if drawn[p] < want and (want - drawn[p] < min_samples or shared(p)):
             continue
-        problems.append("frame %s: %d samples in the SVG, %d in the folded stacks"
-                        % (" > ".join(p), drawn[p], want))
+        mismatches.append("frame %s: %d samples in the SVG, %d in the folded stacks"
+                          % (" > ".join(p), drawn[p], want))
+    # Samples from another run differ everywhere: the first few say enough.
+    problems += mismatches[:MAX_MISMATCHES]
+    if len(mismatches) > MAX_MISMATCHES:
+        problems.append("... and %d more frames whose samples differ" % (len(mismatches) - MAX_MISMATCHES))
     # Frames wide enough must be there. Twice the cut: a name split over
     # two frames each under it is not drawn at all.
     must = 2 * min_samples
