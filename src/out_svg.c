@@ -590,7 +590,7 @@ static void put_header(FILE *f, const struct pp_profile *p, int height, uint64_t
 		fprintf(f, "%sat %u Hz", info->duration_ns ? " " : "", info->frequency);
 		strcpy(sep, " \xc2\xb7 ");
 	}
-	fprintf(f, "%s%" PRIu64 " samples", sep, total);
+	fprintf(f, "%s%" PRIu64 " sample%s", sep, total, total == 1 ? "" : "s");
 	if (info->start_unix_ns) {
 		time_t t = (time_t)(info->start_unix_ns / 1000000000ULL);
 		struct tm tm;
