@@ -3,6 +3,7 @@
 #include "out_folded.h"
 #include "out_pprof.h"
 #include "out_speedscope.h"
+#include "out_svg.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -74,6 +75,8 @@ int output_write(const struct pp_profile *p, enum pp_format fmt, FILE *f)
 		return speedscope_write(p, f);
 	case PP_FORMAT_PPROF:
 		return pprof_write(p, f);
+	case PP_FORMAT_SVG:
+		return svg_write(p, f);
 	default:
 		errno = ENOTSUP;
 		return -1;
