@@ -48,6 +48,7 @@ import top_check  # noqa: E402
 sys.path.insert(0, os.path.join(TESTS, "formats"))
 import pprof_check  # noqa: E402
 import speedscope_check  # noqa: E402
+import svg_check  # noqa: E402
 WORKLOADS = os.path.join(TESTS, "workloads")
 DATA = os.path.join(TESTS, "data")
 
@@ -1217,7 +1218,7 @@ def test_dump(env):
 
 # Every format from one run (one file each, the same samples), checked
 # against the folded file of that run.
-FORMAT_FILES = ["profile.folded", "profile.speedscope.json", "profile.pb.gz"]
+FORMAT_FILES = ["profile.folded", "profile.speedscope.json", "profile.pb.gz", "profile.svg"]
 
 
 def format_problems(art, name, stacks, frequency):
@@ -1228,6 +1229,13 @@ def format_problems(art, name, stacks, frequency):
         return speedscope_check.check_speedscope(path, stacks, frequency)
     if name.endswith(".pb.gz"):
         return pprof_check.check_pprof(path, stacks)
+    if name.endswith(".svg"):
+        problems = svg_check.check_svg(path, stacks)
+        # Rendered in headless Chromium: not blank, and the script zooms,
+        # resets and searches without errors.
+        problems += svg_check.render_check(path, os.path.join(art, "profile.png"))
+        problems += svg_check.interaction_check(path)
+        return problems
     return ["no checker for %s" % name]
 
 
@@ -2036,6 +2044,7 @@ SELFTESTS = [
     ("selftest.top_checker", top_check.selftest),
     ("selftest.speedscope_checker", speedscope_check.selftest),
     ("selftest.pprof_checker", lambda: fail_if(pprof_check.selftest())),
+    ("selftest.svg_checker", lambda: fail_if(svg_check.selftest())),
 ]
 
 
