@@ -12,7 +12,7 @@
 
 /* A process not ready yet (no interpreter, self-check failed) is looked
  * at on this many scans before it is ignored until it execs. */
-#define RETRIES 10
+#define RETRIES	    10
 #define MAX_TRACKED 65536
 
 enum state { ST_IGNORED, ST_RETRY, ST_FOLLOWED };
@@ -58,8 +58,7 @@ bool discover_python_name(const char *path)
 {
 	const char *base = pp_basename(path);
 
-	return strncmp(base, "python", 6) == 0 || strncmp(base, "libpython", 9) == 0 ||
-	       strncmp(base, "pypy", 4) == 0;
+	return strncmp(base, "python", 6) == 0 || strncmp(base, "libpython", 9) == 0 || strncmp(base, "pypy", 4) == 0;
 }
 
 /* ppid and start time from /proc/PID/stat; -1 if gone. */

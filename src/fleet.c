@@ -406,9 +406,9 @@ static void emit(struct pp_fleet *f, const struct pp_profile *all, const pid_t *
 		title = pp_xasprintf("%s (%d) on %s: %s, Python %s%s%s", p->comm, (int)p->pid, f->host, p->cmdline,
 				     p->version, p->cgroup[0] ? ", cgroup " : "", p->cgroup);
 	profile_set_info(sel, &(struct pp_profile_info){.title = title,
-							 .frequency = ai->frequency,
-							 .start_unix_ns = ai->start_unix_ns,
-							 .duration_ns = ai->duration_ns});
+							.frequency = ai->frequency,
+							.start_unix_ns = ai->start_unix_ns,
+							.duration_ns = ai->duration_ns});
 	view = profile_view(sel, &f->o.view);
 	if (f->o.by_service)
 		base = pp_xasprintf("%s_%s_%s", f->host, p->service, stamp);
@@ -438,8 +438,8 @@ void fleet_maybe_flush(struct pp_fleet *f, bool final)
 	}
 	all = pipeline_take_profile(f->pl);
 	profile_set_info(all, &(struct pp_profile_info){.frequency = f->o.frequency,
-							 .start_unix_ns = f->interval_start_unix_ns,
-							 .duration_ns = now - f->interval_start_ns});
+							.start_unix_ns = f->interval_start_unix_ns,
+							.duration_ns = now - f->interval_start_ns});
 	t = (time_t)(f->interval_start_unix_ns / 1000000000ULL);
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);

@@ -106,9 +106,9 @@ void pipeline_free(struct pp_pipeline *pl)
 
 static uint32_t process_frame(struct pp_pipeline *pl, struct pp_procstate *ps)
 {
-	return profile_intern_frame(pl->profile, &(struct pp_frame){.kind = PP_FRAME_PROCESS,
-								      .name = ps->t.comm,
-								      .num = (uint64_t)ps->t.pid});
+	return profile_intern_frame(
+		pl->profile,
+		&(struct pp_frame){.kind = PP_FRAME_PROCESS, .name = ps->t.comm, .num = (uint64_t)ps->t.pid});
 }
 
 int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_pyruntime *rt)

@@ -281,12 +281,13 @@ def caller_line(frames, caller, filename, callee):
     return None
 
 
-def check_sample_rate(n, frequency, seconds, what):
+def check_sample_rate(n, frequency, cpu_seconds, what):
+    """n samples of a thread that ran cpu_seconds on a CPU."""
     lo, hi = SAMPLE_RATE_BOUNDS
-    expected = frequency * seconds
+    expected = frequency * cpu_seconds
     if not lo * expected <= n <= hi * expected:
-        return ["%s has %d samples, expected %d..%d (%d Hz x %g s)"
-                % (what, n, lo * expected, hi * expected, frequency, seconds)]
+        return ["%s has %d samples, expected %d..%d (%d Hz x %.2f s of CPU)"
+                % (what, n, lo * expected, hi * expected, frequency, cpu_seconds)]
     return []
 
 
@@ -1092,11 +1093,28 @@ class Env:
 # End-to-end tests (each returns a list of notes or raises TestFail/Skip)
 # --------------------------------------------------------------------------
 
+def thread_cpu_seconds(pid, tid):
+    """utime + stime of one thread, in seconds (None once it is gone)."""
+    try:
+        with open("/proc/%d/task/%d/stat" % (pid, tid)) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+
+
 def profile_workload(env, wl, art, seconds, frequency=DEFAULT_FREQUENCY):
-    """Profile a running workload to a file; return (run, stacks)."""
+    """Profile a running workload to a file; return (run, stacks). The run
+    also gets main_cpu_s: the CPU time the main thread had while sampled,
+    the number of samples to expect divided by the frequency (on a loaded
+    machine the workload gets less than the wall time)."""
     out = os.path.join(art, "profile.folded")
-    run = run_profiler(env.binary, profile_args(wl.pid, seconds, frequency, out),
-                       art, timeout=seconds + 90)
+    prof = Profiler(env.binary, profile_args(wl.pid, seconds, frequency, out), art)
+    prof.wait_started(timeout=60)
+    cpu0 = thread_cpu_seconds(wl.pid, wl.pid)
+    run = prof.finish(seconds + 90)
+    cpu1 = thread_cpu_seconds(wl.pid, wl.pid)
+    run.main_cpu_s = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
     problems = run.crash_problems()
     if run.rc != 0:
         problems.append("exit code %s (%s)" % (run.rc, run.summary()))
@@ -1126,8 +1144,8 @@ def test_ground_truth(env):
     env.stats.record_gt_error(max(100 * abs(shares[k] - truth["shares"][k])
                                   for k in GT_NAMES))
     problems = check_structure(stacks, wl.pid, comm)
-    problems += check_ground_truth(stacks, truth, wl.pid, script,
-                                   DEFAULT_FREQUENCY, env.seconds)
+    problems += check_ground_truth(stacks, truth, wl.pid, script, DEFAULT_FREQUENCY,
+                                   run.main_cpu_s or env.seconds)
     fail_if(problems, art)
     return ["shares profiled/measured: " + ", ".join(
         "%s %.1f/%.1f%%" % (k, 100 * shares[k], 100 * truth["shares"][k])
@@ -1504,7 +1522,8 @@ def test_native_truncated(env):
         if run.rc != 0:
             problems.append("exit code %s (%s)" % (run.rc, run.summary()))
         fail_if(problems, art)
-        problems, stacks = check_profile_text(read_output(out), wl.pid, min_samples=100)
+        # A floor, not a rate: a loaded machine gives the workload less CPU.
+        problems, stacks = check_profile_text(read_output(out), wl.pid, min_samples=40)
         env.add_samples(stacks)
         fail_if(problems, art)
         results[name] = of_thread(stacks, wl.pid)
