@@ -6,6 +6,7 @@
  */
 #include "attach.h"
 #include "commands.h"
+#include "fleet.h"
 #include "outfile.h"
 #include "output.h"
 #include "pipeline.h"
@@ -26,6 +27,10 @@
 #include <unistd.h>
 
 #define DEFAULT_FREQUENCY  99
+#define FLEET_FREQUENCY	   19 /* --all: cheap enough to leave on */
+#define DEFAULT_INTERVAL   60
+#define DEFAULT_RETAIN_MB  1024
+#define DEFAULT_SPOOL_MB   256
 #define DEFAULT_STACK_KB   (PP_STACK_MAX / 1024)
 #define DEFAULT_RINGBUF_MB 32
 
@@ -38,6 +43,11 @@ struct options {
 	unsigned stack_kb;
 	unsigned ringbuf_mb;
 	bool interp_frames;
+	/* following many processes */
+	bool all, subprocesses, by_service;
+	const char *output_dir, *push_url, *spool_dir, *host;
+	double interval;
+	unsigned retain_mb, spool_mb;
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -51,6 +61,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: pybpfprof --pid PID [options] > profile.folded\n"
+		"       pybpfprof --all --output-dir DIR [options]   (every Python process, always on)\n"
 		"       pybpfprof top --pid PID     (a live view; see pybpfprof top --help)\n"
 		"       pybpfprof dump --pid PID    (every thread's stack, now; see pybpfprof dump --help)\n"
 		"Samples a running CPython process from outside and prints one merged stack per\n"
@@ -73,6 +84,23 @@ static void usage(FILE *f)
 		"      --no-native        hide native frames: the Python view\n"
 		"      --no-kernel        hide kernel frames (default: shown)\n"
 		"      --interp-frames    keep the interpreter's call machinery frames (default: hidden)\n"
+		"\n"
+		"Many processes (fleet mode, see docs/fleet.md):\n"
+		"      --all              every CPython process of the host, those started later too\n"
+		"                         (default frequency then: %d Hz)\n"
+		"      --subprocesses     with --pid: the process and its descendants, new ones too\n"
+		"      --output-dir DIR   every --interval, one folded and one pprof file per process\n"
+		"                         into DIR (default: one profile at the end, as above)\n"
+		"      --interval N       seconds per profile with --output-dir/--push (default: %d)\n"
+		"      --group-by WHAT    process or service (the script or module name) (default: process)\n"
+		"      --retain MB        at most this much of our files in DIR, oldest removed (default: %d;\n"
+		"                         0: no cap)\n"
+		"      --push URL         also send each profile to a Pyroscope server (URL/ingest)\n"
+		"      --spool-dir DIR    where pushes wait while the server is unreachable\n"
+		"                         (default: DIR/.spool, or /var/spool/pybpfprof)\n"
+		"      --spool-max MB     at most this much waiting; the oldest is dropped (default: %d)\n"
+		"      --host NAME        the host name in file names and labels (default: hostname)\n"
+		"\n"
 		"      --stack-size KB    user stack bytes copied per sample, at most (default: %d, max %d)\n"
 		"      --ringbuf-size MB  BPF ring buffer size (default: %d)\n"
 		"  -v, --verbose          diagnostics on stderr (twice: libbpf debug output)\n"
@@ -80,7 +108,8 @@ static void usage(FILE *f)
 		"  -V, --version          the version\n"
 		"\n"
 		"Needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE). Supported CPython: %s.\n",
-		DEFAULT_FREQUENCY, DEFAULT_STACK_KB, PP_STACK_MAX / 1024, DEFAULT_RINGBUF_MB, pylayout_supported());
+		DEFAULT_FREQUENCY, FLEET_FREQUENCY, DEFAULT_INTERVAL, DEFAULT_RETAIN_MB, DEFAULT_SPOOL_MB,
+		DEFAULT_STACK_KB, PP_STACK_MAX / 1024, DEFAULT_RINGBUF_MB, pylayout_supported());
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -100,6 +129,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum {
 		OPT_STACK = 256,
+		OPT_ALL,
+		OPT_SUBPROCESSES,
+		OPT_OUTPUT_DIR,
+		OPT_INTERVAL,
+		OPT_RETAIN,
+		OPT_GROUP_BY,
+		OPT_PUSH,
+		OPT_SPOOL_DIR,
+		OPT_SPOOL_MAX,
+		OPT_HOST,
 		OPT_RINGBUF,
 		OPT_INTERP,
 		OPT_THREADS,
@@ -124,12 +163,23 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"ringbuf-size", required_argument, NULL, OPT_RINGBUF},
 		{"interp-frames", no_argument, NULL, OPT_INTERP},
 		{"no-threads", no_argument, NULL, OPT_NO_THREADS},
+		{"all", no_argument, NULL, OPT_ALL},
+		{"subprocesses", no_argument, NULL, OPT_SUBPROCESSES},
+		{"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
+		{"interval", required_argument, NULL, OPT_INTERVAL},
+		{"retain", required_argument, NULL, OPT_RETAIN},
+		{"group-by", required_argument, NULL, OPT_GROUP_BY},
+		{"push", required_argument, NULL, OPT_PUSH},
+		{"spool-dir", required_argument, NULL, OPT_SPOOL_DIR},
+		{"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
+		{"host", required_argument, NULL, OPT_HOST},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	const char *format = NULL;
+	bool freq_set = false;
 	enum pp_format fmt = PP_FORMAT_FOLDED;
 	unsigned long v;
 	int c;
@@ -137,7 +187,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	*o = (struct options){.frequency = DEFAULT_FREQUENCY,
 			      .stack_kb = DEFAULT_STACK_KB,
 			      .ringbuf_mb = DEFAULT_RINGBUF_MB,
-			      .view = {.threads = true, .lines = true, .native = true, .kernel = true}};
+			      .view = {.threads = true, .lines = true, .native = true, .kernel = true},
+			      .interval = DEFAULT_INTERVAL,
+			      .retain_mb = DEFAULT_RETAIN_MB,
+			      .spool_mb = DEFAULT_SPOOL_MB};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "p:d:F:o:f:vhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -164,6 +217,54 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			o->frequency = (unsigned)v;
+			freq_set = true;
+			break;
+		case OPT_ALL:
+			o->all = true;
+			break;
+		case OPT_SUBPROCESSES:
+			o->subprocesses = true;
+			break;
+		case OPT_OUTPUT_DIR:
+			o->output_dir = optarg;
+			break;
+		case OPT_INTERVAL: {
+			char *end;
+
+			o->interval = strtod(optarg, &end);
+			if (end == optarg || *end || !(o->interval >= 1) || o->interval > 86400) {
+				pp_err("--interval takes seconds from 1 to 86400, not '%s'", optarg);
+				return -1;
+			}
+			break;
+		}
+		case OPT_RETAIN:
+		case OPT_SPOOL_MAX:
+			if (parse_uint(optarg, 1u << 30, &v)) {
+				pp_err("--%s takes a size in MB (0: no cap), not '%s'",
+				       c == OPT_RETAIN ? "retain" : "spool-max", optarg);
+				return -1;
+			}
+			if (c == OPT_RETAIN)
+				o->retain_mb = (unsigned)v;
+			else
+				o->spool_mb = (unsigned)v;
+			break;
+		case OPT_GROUP_BY:
+			if (strcmp(optarg, "process") && strcmp(optarg, "service")) {
+				pp_err("--group-by takes process or service, not '%s'", optarg);
+				return -1;
+			}
+			o->by_service = strcmp(optarg, "service") == 0;
+			break;
+		case OPT_PUSH:
+			o->push_url = optarg;
+			break;
+		case OPT_SPOOL_DIR:
+			o->spool_dir = optarg;
+			break;
+		case OPT_HOST:
+			o->host = optarg;
 			break;
 		case 'o':
 			if (o->outputs.n == PP_MAX_OUTPUTS) {
@@ -231,10 +332,25 @@ static int parse_options(int argc, char **argv, struct options *o)
 		pp_err("unexpected argument '%s'; see pybpfprof --help", argv[optind]);
 		return -1;
 	}
-	if (!o->pid) {
-		pp_err("no target: give --pid PID; see pybpfprof --help");
+	if (!o->pid && !o->all) {
+		pp_err("no target: give --pid PID, or --all for every Python process; see pybpfprof --help");
 		return -1;
 	}
+	if (o->pid && o->all) {
+		pp_err("--pid and --all exclude each other: --all follows every Python process");
+		return -1;
+	}
+	if (o->subprocesses && !o->pid) {
+		pp_err("--subprocesses goes with --pid: the process whose descendants to follow");
+		return -1;
+	}
+	if ((o->output_dir || o->push_url) && o->outputs.n) {
+		pp_err("--output and --output-dir/--push exclude each other: one profile at the end, or one "
+		       "per process every --interval");
+		return -1;
+	}
+	if (o->all && !freq_set)
+		o->frequency = FLEET_FREQUENCY;
 	if (format && output_format_parse(format, &fmt)) {
 		pp_err("--format takes folded, svg, speedscope or pprof, not '%s'", format);
 		return -1;
@@ -294,7 +410,7 @@ static struct pp_proc proc_config(const struct pp_target *t, const struct pp_pyr
 }
 
 /* On a terminal, one line rewritten every second; in a log, a line every 10 s. */
-static void progress(double elapsed, double total, uint64_t samples, bool final)
+static void progress(double elapsed, double total, uint64_t samples, size_t nprocs, bool final)
 {
 	static bool shown;
 	static double last_logged;
@@ -312,8 +428,11 @@ static void progress(double elapsed, double total, uint64_t samples, bool final)
 	if (total > 0)
 		fprintf(stderr, "pybpfprof: %.0f/%.0f s, %llu samples", elapsed, total, (unsigned long long)samples);
 	else
-		fprintf(stderr, "pybpfprof: %.0f s, %llu samples (Ctrl-C to stop)", elapsed,
-			(unsigned long long)samples);
+		fprintf(stderr, "pybpfprof: %.0f s, %llu samples", elapsed, (unsigned long long)samples);
+	if (nprocs > 1)
+		fprintf(stderr, ", %zu processes", nprocs);
+	if (total <= 0)
+		fputs(" (Ctrl-C to stop)", stderr);
 	fputs(tty ? "   " : "\n", stderr);
 	shown = tty;
 }
@@ -353,6 +472,66 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* The host's name, for fleet file names and labels. */
+static void host_name(const struct options *o, char *out, size_t outlen)
+{
+	if (o->host) {
+		snprintf(out, outlen, "%s", o->host);
+		return;
+	}
+	if (gethostname(out, outlen) != 0 || !out[0])
+		snprintf(out, outlen, "localhost");
+	out[outlen - 1] = '\0';
+}
+
+static void print_summary(const struct options *o, const struct pp_pipeline *pl, const struct pp_fleet *fleet,
+			  const uint64_t *counters, uint64_t dropped, double elapsed, bool exited, const char *comm)
+{
+	const struct pp_stats *st = pipeline_stats(pl);
+
+	pp_debug("user stack copied per sample: %.0f bytes on average, %llu at most; %llu copies cut at "
+		 "--stack-size, %llu at an unreadable page; %llu thread-list walks in BPF; %llu samples of "
+		 "threads without Python, %llu malformed records, %llu of processes not followed",
+		 st->samples ? (double)st->stack_bytes / (double)st->samples : 0.0, (unsigned long long)st->stack_max,
+		 (unsigned long long)st->stack_limited, (unsigned long long)st->stack_faulted,
+		 (unsigned long long)counters[PP_C_TSTATE_WALKS], (unsigned long long)st->no_tstate,
+		 (unsigned long long)st->bad_records, (unsigned long long)st->unknown_pid);
+	if (st->stack_limited && st->stack_limited * 100 >= st->samples) {
+		if (o->stack_kb < PP_STACK_MAX / 1024)
+			fprintf(stderr,
+				"pybpfprof: %llu samples had more native stack than --stack-size %u KB copies; "
+				"raise it (up to %d) for complete native stacks\n",
+				(unsigned long long)st->stack_limited, o->stack_kb, PP_STACK_MAX / 1024);
+		else
+			fprintf(stderr,
+				"pybpfprof: %llu samples had more native stack than the %u KB a copy holds; "
+				"they are marked [native stack truncated]\n",
+				(unsigned long long)st->stack_limited, o->stack_kb);
+	}
+	if (exited)
+		fprintf(stderr, "pybpfprof: process %d (%s) exited after %.1f s; wrote what was sampled\n", (int)o->pid,
+			comm, elapsed);
+	else if (stop_signal)
+		fprintf(stderr, "pybpfprof: stopped by %s after %.1f s\n", strsignal(stop_signal), elapsed);
+	if (fleet) {
+		const struct pp_fleet_stats *fs = fleet_stats(fleet);
+
+		fprintf(stderr,
+			"pybpfprof: %llu processes followed (%llu exited), %llu intervals, %llu files written, "
+			"%llu failed, %llu removed by --retain\n",
+			(unsigned long long)fs->followed, (unsigned long long)fs->exited,
+			(unsigned long long)fs->intervals, (unsigned long long)fs->files_written,
+			(unsigned long long)fs->files_failed, (unsigned long long)fs->files_removed);
+	}
+	fprintf(stderr,
+		"pybpfprof: %llu samples in %.1f s; lost: %llu (ring buffer full), %llu (not processed "
+		"in time at exit); incomplete: %llu native unwind failed, %llu Python walk failed, %llu "
+		"Python stack truncated\n",
+		(unsigned long long)st->samples, elapsed, (unsigned long long)counters[PP_C_RINGBUF_FULL],
+		(unsigned long long)dropped, (unsigned long long)st->native_truncated,
+		(unsigned long long)st->py_failed, (unsigned long long)st->py_truncated);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -360,11 +539,12 @@ int main(int argc, char **argv)
 	struct pp_pyruntime rt;
 	struct pp_pipeline *pl = NULL;
 	struct pp_sampler *s = NULL;
+	struct pp_fleet *fleet = NULL;
 	struct pp_proc proc;
 	struct record_sink sink = {0};
 	uint64_t counters[PP_NCOUNTERS], start, last_check, start_unix_ns;
-	char why[512], comm[64], *start_line = NULL, *title = NULL;
-	bool exited = false;
+	char why[512], comm[64] = "", host[128], *start_line = NULL, *title = NULL;
+	bool exited = false, periodic;
 	double elapsed = 0;
 	int rc = 1;
 
@@ -378,27 +558,36 @@ int main(int argc, char **argv)
 		pp_err("needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE): run it with sudo");
 		return 1;
 	}
-	if (outputs_open(&o.outputs, why, sizeof(why))) {
+	/* Profiles every interval into a directory or a server, or one at the end. */
+	periodic = o.output_dir || o.push_url;
+	host_name(&o, host, sizeof(host));
+	if (!periodic && outputs_open(&o.outputs, why, sizeof(why))) {
 		pp_err("%s", why);
 		return 1;
 	}
-	if (attach_python(o.pid, &t, &rt))
-		goto fail_out;
-	proc = proc_config(&t, &rt);
-	snprintf(comm, sizeof(comm), "%s", t.comm);
-	title = pp_xasprintf("%s (%d): %s", t.comm, (int)t.pid, t.cmdline);
-	start_line = pp_xasprintf("pybpfprof: sampling PID %d (%s) at %u Hz: Python %s, runtime in %s\n", (int)t.pid,
-				  t.cmdline, o.frequency, rt.version, rt.path);
-
 	sink.pl = pl = pipeline_new(&(struct pp_pipeline_opts){.show_interp = o.interp_frames});
-	if (pipeline_add_process(pl, &t, &rt)) {
-		if (!target_alive(o.pid))
-			pp_err("process %d exited before sampling started", (int)o.pid);
-		else
-			pp_err("cannot read the mappings of process %d: %s", (int)o.pid, strerror(errno));
-		target_close(&t);
-		pyruntime_free(&rt);
-		goto fail;
+	if (o.all) {
+		title = pp_xasprintf("every CPython process on %s", host);
+		start_line =
+			pp_xasprintf("pybpfprof: sampling every CPython process on %s at %u Hz\n", host, o.frequency);
+	} else {
+		if (attach_python(o.pid, &t, &rt))
+			goto fail;
+		proc = proc_config(&t, &rt);
+		snprintf(comm, sizeof(comm), "%s", t.comm);
+		title = pp_xasprintf("%s (%d): %s", t.comm, (int)t.pid, t.cmdline);
+		start_line = pp_xasprintf("pybpfprof: sampling PID %d (%s)%s at %u Hz: Python %s, runtime in %s\n",
+					  (int)t.pid, t.cmdline, o.subprocesses ? " and its descendants" : "",
+					  o.frequency, rt.version, rt.path);
+		if (pipeline_add_process(pl, &t, &rt)) {
+			if (!target_alive(o.pid))
+				pp_err("process %d exited before sampling started", (int)o.pid);
+			else
+				pp_err("cannot read the mappings of process %d: %s", (int)o.pid, strerror(errno));
+			target_close(&t);
+			pyruntime_free(&rt);
+			goto fail;
+		}
 	}
 	install_signals();
 	s = sampler_open(&(struct pp_sampler_opts){.frequency = o.frequency,
@@ -411,11 +600,30 @@ int main(int argc, char **argv)
 		pp_err("%s", why);
 		goto fail;
 	}
-	if (sampler_follow(s, o.pid, &proc)) {
+	if (!o.all && sampler_follow(s, o.pid, &proc)) {
 		pp_err("cannot hand process %d to the BPF sampler", (int)o.pid);
 		goto fail;
 	}
-	if (!target_alive(o.pid)) {
+	if (o.all || o.subprocesses || periodic) {
+		fleet = fleet_new(&(struct pp_fleet_opts){.discover = o.all || o.subprocesses,
+							  .root = o.subprocesses ? o.pid : 0,
+							  .output_dir = o.output_dir,
+							  .interval_s = o.interval,
+							  .retain_bytes = (uint64_t)o.retain_mb << 20,
+							  .by_service = o.by_service,
+							  .host = host,
+							  .frequency = o.frequency,
+							  .view = o.view},
+				  pl, s, why, sizeof(why));
+		if (!fleet) {
+			pp_err("%s", why);
+			goto fail;
+		}
+		if (!o.all)
+			fleet_adopt(fleet, o.pid);
+		fleet_scan(fleet);
+	}
+	if (!o.all && !target_alive(o.pid)) {
 		pp_err("process %d exited before sampling started", (int)o.pid);
 		goto fail;
 	}
@@ -439,53 +647,33 @@ int main(int argc, char **argv)
 		elapsed = (double)(now - start) / 1e9;
 		if (o.seconds > 0 && elapsed >= o.seconds)
 			break;
-		if (now - last_check >= 1000000000ULL) {
-			last_check = now;
-			progress(elapsed, o.seconds, pipeline_stats(pl)->samples, false);
-			if (!target_alive(o.pid)) {
-				exited = true;
-				break;
-			}
+		if (now - last_check < 1000000000ULL)
+			continue;
+		last_check = now;
+		progress(elapsed, o.seconds, pipeline_stats(pl)->samples, fleet ? fleet_nprocs(fleet) : 1, false);
+		if (fleet) {
+			fleet_scan(fleet);
+			if (periodic)
+				fleet_maybe_flush(fleet, false);
+		}
+		/* One process, or a process tree: the run ends with it. */
+		if (!o.all && !target_alive(o.pid) && (!o.subprocesses || fleet_nprocs(fleet) == 0)) {
+			exited = true;
+			break;
 		}
 	}
 	sink.deadline_ns = pp_now_ns() + DRAIN_DEADLINE_NS;
 	sampler_stop(s);
 	sampler_counters(s, counters);
-	progress(elapsed, o.seconds, pipeline_stats(pl)->samples, true);
+	progress(elapsed, o.seconds, pipeline_stats(pl)->samples, 0, true);
 
-	if (write_profile(pl, &o, title, start_unix_ns, elapsed, why, sizeof(why))) {
+	if (periodic) {
+		fleet_maybe_flush(fleet, true);
+	} else if (write_profile(pl, &o, title, start_unix_ns, elapsed, why, sizeof(why))) {
 		pp_err("%s", why);
 		goto done;
 	}
-	{
-		const struct pp_stats *st = pipeline_stats(pl);
-
-		pp_debug("user stack copied per sample: %.0f bytes on average, %llu at most; %llu copies cut at "
-			 "--stack-size, %llu at an unreadable page; %llu thread-list walks in BPF; %llu samples of "
-			 "threads without Python, %llu malformed records, %llu of processes not followed",
-			 st->samples ? (double)st->stack_bytes / (double)st->samples : 0.0,
-			 (unsigned long long)st->stack_max, (unsigned long long)st->stack_limited,
-			 (unsigned long long)st->stack_faulted, (unsigned long long)counters[PP_C_TSTATE_WALKS],
-			 (unsigned long long)st->no_tstate, (unsigned long long)st->bad_records,
-			 (unsigned long long)st->unknown_pid);
-		if (st->stack_limited && st->stack_limited * 100 >= st->samples)
-			fprintf(stderr,
-				"pybpfprof: %llu samples had more native stack than --stack-size %u KB copies; "
-				"raise it (up to 256) for complete native stacks\n",
-				(unsigned long long)st->stack_limited, o.stack_kb);
-		if (exited)
-			fprintf(stderr, "pybpfprof: process %d (%s) exited after %.1f s; wrote what was sampled\n",
-				(int)o.pid, comm, elapsed);
-		else if (stop_signal)
-			fprintf(stderr, "pybpfprof: stopped by %s after %.1f s\n", strsignal(stop_signal), elapsed);
-		fprintf(stderr,
-			"pybpfprof: %llu samples in %.1f s; lost: %llu (ring buffer full), %llu (not processed "
-			"in time at exit); incomplete: %llu native unwind failed, %llu Python walk failed, %llu "
-			"Python stack truncated\n",
-			(unsigned long long)st->samples, elapsed, (unsigned long long)counters[PP_C_RINGBUF_FULL],
-			(unsigned long long)sink.dropped, (unsigned long long)st->native_truncated,
-			(unsigned long long)st->py_failed, (unsigned long long)st->py_truncated);
-	}
+	print_summary(&o, pl, fleet, counters, sink.dropped, elapsed, exited, comm);
 	rc = 0;
 	goto done;
 fail:
@@ -493,12 +681,8 @@ fail:
 done:
 	free(start_line);
 	free(title);
+	fleet_free(fleet, 5);
 	sampler_close(s);
 	pipeline_free(pl);
 	return rc;
-fail_out:
-	outputs_abort(&o.outputs);
-	free(start_line);
-	free(title);
-	return 1;
 }

@@ -1554,6 +1554,114 @@ def test_native_truncated(env):
                total(full_bottom) - total(full_marked), total(full_bottom))]
 
 
+FLEET_MEMBERS = 20
+FOLDED_NAME_RE = re.compile(r"^(.+)_(.+)_(\d+)_(\d{8}T\d{6}Z)\.folded$")
+TAG_RE = re.compile(r"^work_(m\d\d) ")
+
+
+def fleet_members(art):
+    """Starts FLEET_MEMBERS short-lived Python processes over ~10 s: the
+    interpreters of INTERPRETERS in turn, every third in its own pid and
+    mount namespace. Returns {tag: (interpreter tag, in_ns)} once all exited."""
+    pythons = [(t, p) for t, p in INTERPRETERS if os.access(p, os.X_OK)]
+    script = os.path.join(WORKLOADS, "fleet_member.py")
+    members, procs = {}, []
+    for i in range(FLEET_MEMBERS):
+        tag = "m%02d" % i
+        itag, python = pythons[i % len(pythons)]
+        in_ns = i % 3 == 0
+        argv = ([
+            "unshare", "--pid", "--fork", "--mount-proc"] if in_ns else []) + [python, script, tag, "3"]
+        err = open(os.path.join(art, "member-%s.stderr" % tag), "wb")
+        procs.append((tag, subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                            stderr=err), err))
+        members[tag] = (itag, in_ns)
+        time.sleep(0.5)
+    for tag, p, err in procs:
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        err.close()
+        if p.returncode != 0:
+            raise TestFail("fleet member %s exited with %s" % (tag, p.returncode))
+    return members
+
+
+def check_fleet_dir(outdir, members):
+    """Every member has a profile with its own work function and no other
+    member's; each file's root is the process its name says."""
+    problems, found, files = [], {}, 0
+    for name in sorted(os.listdir(outdir)):
+        m = FOLDED_NAME_RE.match(name)
+        if not m:
+            continue
+        files += 1
+        if not os.path.exists(os.path.join(outdir, name[:-len(".folded")] + ".pb.gz")):
+            problems.append("%s has no .pb.gz beside it" % name)
+        try:
+            stacks = parse_folded(read_output(os.path.join(outdir, name)))
+        except ParseError as e:
+            problems.append("%s: %s" % (name, e))
+            continue
+        pid = int(m.group(3))
+        roots = set(s.frames[0] for s in stacks)
+        if any(not PROCESS_RE.match(r) or int(PROCESS_RE.match(r).group(2)) != pid for r in roots):
+            problems.append("%s holds stacks of other processes: %s" % (name, sorted(roots)[:3]))
+        tags = set()
+        for s in stacks:
+            for f in s.frames:
+                t = TAG_RE.match(f)
+                if t:
+                    tags.add(t.group(1))
+        if len(tags) > 1:
+            problems.append("%s shows several members' code: %s" % (name, sorted(tags)))
+        for t in tags:
+            found.setdefault(t, []).append(name)
+    missing = sorted(set(members) - set(found))
+    if missing:
+        problems.append("no profile shows the work of %d members: %s" % (
+            len(missing), ", ".join("%s (%s%s)" % (t, members[t][0], ", own pid ns" if members[t][1] else "")
+                                    for t in missing)))
+    return problems, files
+
+
+def test_fleet(env):
+    """--all with --output-dir: 20 processes of every interpreter come and
+    go, a third of them in their own pid namespace; each gets a profile of
+    its own stacks, in folded and pprof form, and every one that exited is
+    let go (its caches freed)."""
+    art = env.artifacts("fleet")
+    outdir = os.path.join(art, "out")
+    prof = Profiler(env.binary, ["--all", "--output-dir", outdir, "--interval", "2", "-F", "49",
+                                 "--host", "testhost"], art)
+    if not prof.wait_started(60):
+        prof.signal(signal.SIGTERM)
+        fail_if(["no start line: " + prof.finish(30).summary()], art)
+    try:
+        members = fleet_members(art)
+        time.sleep(3)   # their last interval, and the grace before they are let go
+    finally:
+        prof.signal(signal.SIGINT)
+        run = prof.finish(60)
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    m = re.search(r"(\d+) processes followed \((\d+) exited\)", run.stderr)
+    if not m:
+        problems.append("no fleet summary line: " + run.summary())
+    elif int(m.group(1)) < FLEET_MEMBERS or int(m.group(2)) < FLEET_MEMBERS:
+        problems.append("followed %s processes, %s exited; expected >= %d each"
+                        % (m.group(1), m.group(2), FLEET_MEMBERS))
+    found, files = check_fleet_dir(outdir, members) if os.path.isdir(outdir) else (["no output dir"], 0)
+    problems += found
+    fail_if(problems, art)
+    return ["%d members (%d in their own pid namespace) over %d interpreters: %d profiles; %s"
+            % (len(members), sum(1 for v in members.values() if v[1]),
+               len(set(v[0] for v in members.values())), files, m.group(0))]
+
+
 def test_no_privileges(env):
     """Without root or the capabilities: one line that says so, exit 1."""
     art = env.artifacts("no_privileges")
@@ -1828,6 +1936,7 @@ E2E_PER_BINARY = [
     ("bad_input.output_is_directory", test_output_is_directory),
     ("bad_input.no_privileges", test_no_privileges),
     ("help", test_help),
+    ("fleet", test_fleet),
 ]
 
 
