@@ -67,7 +67,7 @@ static int read_stat(pid_t pid, pid_t *ppid, uint64_t *start)
 	char path[64], buf[1024], *p;
 	FILE *f;
 	size_t n;
-	int field = 2;
+	int field = 3; /* the state, after "pid (comm)" */
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	f = fopen(path, "re");

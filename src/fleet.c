@@ -214,6 +214,13 @@ static enum pp_verdict try_attach(struct pp_fleet *f, pid_t pid)
 	return PP_FOLLOWED;
 }
 
+static void release_gone(struct pp_fleet *f, bool all_gone);
+
+static bool periodic(const struct pp_fleet *f)
+{
+	return f->o.output_dir || f->o.push;
+}
+
 void fleet_scan(struct pp_fleet *f)
 {
 	const struct pp_scan *sc;
@@ -224,6 +231,8 @@ void fleet_scan(struct pp_fleet *f)
 		for (size_t i = 0; i < f->nprocs; i++)
 			if (!f->procs[i].gone_ns && !target_alive(f->procs[i].pid))
 				f->procs[i].gone_ns = now;
+		if (!periodic(f))
+			release_gone(f, false);
 		return;
 	}
 	sc = discover_scan(f->disc);
@@ -236,6 +245,10 @@ void fleet_scan(struct pp_fleet *f)
 	}
 	for (size_t i = 0; i < sc->ncandidates; i++)
 		discover_verdict(f->disc, sc->candidates[i], try_attach(f, sc->candidates[i]));
+	/* Written every interval, a process is let go only once its last
+	 * samples are out (fleet_maybe_flush). */
+	if (!periodic(f))
+		release_gone(f, false);
 }
 
 /* Lets go of processes gone for a while: the sampler, the pipeline's
@@ -432,10 +445,8 @@ void fleet_maybe_flush(struct pp_fleet *f, bool final)
 	struct tm tm;
 	time_t t;
 
-	if (!final && (double)(now - f->interval_start_ns) < f->o.interval_s * 1e9) {
-		release_gone(f, false);
+	if (!final && (double)(now - f->interval_start_ns) < f->o.interval_s * 1e9)
 		return;
-	}
 	all = pipeline_take_profile(f->pl);
 	profile_set_info(all, &(struct pp_profile_info){.frequency = f->o.frequency,
 							.start_unix_ns = f->interval_start_unix_ns,

@@ -1662,6 +1662,49 @@ def test_fleet(env):
                len(set(v[0] for v in members.values())), files, m.group(0))]
 
 
+def test_subprocesses(env):
+    """--pid ROOT --subprocesses: a child started with subprocess and a
+    forked one are followed from their start; an unrelated Python process
+    is not; the run ends when the whole tree has exited."""
+    python = "/usr/bin/python3.11"
+    if not os.access(python, os.X_OK):
+        raise TestSkip("%s not found" % python)
+    art = env.artifacts("subprocesses")
+    out = os.path.join(art, "profile.folded")
+    bystander = subprocess.Popen([python, os.path.join(WORKLOADS, "fleet_member.py"), "x99", "20"],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        wl = Workload(python, [os.path.join(WORKLOADS, "spawner.py")], None, art)
+        prof = Profiler(env.binary, ["--pid", str(wl.pid), "--subprocesses", "-F", "99", "-o", out], art)
+        wl.wait_ready()
+        run = prof.finish(60)
+        wl.terminate()
+    finally:
+        bystander.kill()
+        bystander.wait()
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    fail_if(problems, art)
+    children = wl.info.get("children") or {}
+    stacks = parse_folded(read_output(out))
+    by_pid = {}
+    for s in stacks:
+        by_pid.setdefault(int(PROCESS_RE.match(s.frames[0]).group(2)), []).append(s)
+    want = {wl.pid: "work_parent", children.get("c01"): "work_c01", children.get("f02"): "work_f02"}
+    for pid, fn in sorted(want.items(), key=lambda x: str(x)):
+        mine = by_pid.get(pid, [])
+        if not any(has_py(s, fn) for s in mine):
+            problems.append("no %s in the samples of process %s" % (fn, pid))
+    if bystander.pid in by_pid:
+        problems.append("the unrelated process %d was sampled" % bystander.pid)
+    if "exited after" not in run.stderr:
+        problems.append("the run did not end with the process tree: " + run.summary())
+    fail_if(problems, art)
+    return ["%d processes in the profile: %s" % (len(by_pid), ", ".join(
+        "%d: %d samples" % (p, total(v)) for p, v in sorted(by_pid.items())))]
+
+
 def test_no_privileges(env):
     """Without root or the capabilities: one line that says so, exit 1."""
     art = env.artifacts("no_privileges")
@@ -1937,6 +1980,7 @@ E2E_PER_BINARY = [
     ("bad_input.no_privileges", test_no_privileges),
     ("help", test_help),
     ("fleet", test_fleet),
+    ("subprocesses", test_subprocesses),
 ]
 
 
