@@ -186,6 +186,12 @@ static enum pp_verdict try_attach(struct pp_fleet *f, pid_t pid)
 		target_close(&t);
 		return PP_RETRY;
 	default:
+		/* Caught between exec and the loader mapping libpython, a
+		 * python process shows no runtime yet: look again. */
+		if (t.exe && discover_python_name(t.exe)) {
+			target_close(&t);
+			return PP_RETRY;
+		}
 		target_close(&t);
 		return PP_IGNORED;
 	}
