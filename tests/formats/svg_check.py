@@ -423,10 +423,17 @@ fr.onload = function () {
     };
     out.frames = fg.frames.length;
     out.shown = shown();
-    /* zoom into the widest frame that is narrower than the root */
+    /* zoom into the widest frame narrower than the root that has a shown
+       frame outside its span (which the zoom must hide) */
+    var x = function (f) { return +f.r.getAttribute("x"); };
+    var outside = function (f, g) {
+      return x(g) + +g.r.getAttribute("width") <= x(f) + 0.01 || x(g) >= x(f) + f.w - 0.01;
+    };
     var z = -1;
     fg.frames.forEach(function (f, i) {
-      if (f.w < W - 0.5 && (z < 0 || f.w > fg.frames[z].w)) z = i;
+      if (f.w < W - 0.5 && (z < 0 || f.w > fg.frames[z].w) &&
+          fg.frames.some(function (g) { return g.g.style.display !== "none" && outside(f, g); }))
+        z = i;
     });
     out.zoom_index = z;
     if (z >= 0) {
