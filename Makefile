@@ -39,7 +39,13 @@ LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(GEN_OBJS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps demo test test-run bench clean format check-format
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+DOCDIR = $(PREFIX)/share/doc/pybpfprof
+UNITDIR = $(PREFIX)/lib/systemd/system
+
+.PHONY: all deps demo test test-run bench clean format check-format install uninstall
 all: $(BUILD)/pybpfprof
 
 # Installs only what is missing; a no-op on a prepared machine.
@@ -95,6 +101,23 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all unit
 	@python3 tests/run.py --bin build/pybpfprof --bin build/asan/pybpfprof \
 		$(foreach u,$(UNIT_BINS),--unit $(u) --unit build/asan/tests/$(notdir $(u))) --unit tests/unit/check_format.sh
+
+# The binary, its docs and the fleet-mode systemd unit (enable it with
+# systemctl enable --now pybpfprof-fleet).
+install: all
+	install -D -m 0755 $(BUILD)/pybpfprof $(DESTDIR)$(BINDIR)/pybpfprof
+	install -d $(DESTDIR)$(DOCDIR)/formats $(DESTDIR)$(DOCDIR)/images
+	install -m 0644 README.md LICENSE docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/formats/*.md $(DESTDIR)$(DOCDIR)/formats/
+	install -m 0644 docs/images/* $(DESTDIR)$(DOCDIR)/images/
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' packaging/pybpfprof-fleet.service.in \
+		> $(DESTDIR)$(UNITDIR)/pybpfprof-fleet.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/pybpfprof-fleet.service
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/pybpfprof $(DESTDIR)$(UNITDIR)/pybpfprof-fleet.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 bench: deps all
 	@python3 bench/bench.py

@@ -2224,6 +2224,44 @@ SELFTESTS = [
 # Driver
 # --------------------------------------------------------------------------
 
+def test_install():
+    """make install into a DESTDIR: the binary runs, the docs and the
+    fleet unit are there, and the unit's ExecStart names the installed
+    binary with options it knows."""
+    dest = os.path.join(REPO, "build", "test-work", "install")
+    shutil.rmtree(dest, ignore_errors=True)
+    p = subprocess.run(["make", "-s", "install", "DESTDIR=" + dest, "PREFIX=/usr"], cwd=REPO,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise TestFail("make install: " + p.stdout.decode("utf-8", "replace")[-500:])
+    problems = []
+    binary = os.path.join(dest, "usr/bin/pybpfprof")
+    for rel in ("usr/share/doc/pybpfprof/README.md", "usr/share/doc/pybpfprof/fleet.md",
+                "usr/share/doc/pybpfprof/formats/svg.md"):
+        if not os.path.exists(os.path.join(dest, rel)):
+            problems.append("%s not installed" % rel)
+    unit_path = os.path.join(dest, "usr/lib/systemd/system/pybpfprof-fleet.service")
+    if not os.path.exists(unit_path):
+        raise TestFail("the systemd unit is not installed")
+    with open(unit_path) as f:
+        unit = f.read()
+    for section in ("[Unit]", "[Service]", "[Install]"):
+        if section not in unit:
+            problems.append("unit lacks %s" % section)
+    m = re.search(r"^ExecStart=(\S+)(.*)$", unit, re.M)
+    if not m or m.group(1) != "/usr/bin/pybpfprof":
+        problems.append("ExecStart does not name /usr/bin/pybpfprof: %r" % (m and m.group(0)))
+    else:
+        helptext = subprocess.run([binary, "--help"], stdout=subprocess.PIPE).stdout.decode()
+        for opt in re.findall(r"(--[a-z-]+)", m.group(2)):
+            if opt not in helptext:
+                problems.append("ExecStart uses %s, which --help does not know" % opt)
+    if "@" in unit:
+        problems.append("unsubstituted @...@ left in the unit")
+    fail_if(problems)
+    return ["installed into %s: binary, docs, pybpfprof-fleet.service" % display_path(dest)]
+
+
 def run_unit(path):
     try:
         p = subprocess.run([path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -2356,6 +2394,7 @@ def main(argv):
         rep.run(name, fn)
     for path in args.unit:
         rep.run("unit[%s]" % display_path(os.path.abspath(path)), run_unit, path)
+    rep.run("install", test_install)
     if not args.no_e2e:
         run_e2e(rep, args)
         rep.summary_table()
