@@ -45,7 +45,7 @@ BINDIR = $(PREFIX)/bin
 DOCDIR = $(PREFIX)/share/doc/pybpfprof
 UNITDIR = $(PREFIX)/lib/systemd/system
 
-.PHONY: all deps demo test test-run bench clean format check-format install uninstall
+.PHONY: all deps demo test test-run bench bench-fleet clean format check-format install uninstall
 all: $(BUILD)/pybpfprof
 
 # Installs only what is missing; a no-op on a prepared machine.
@@ -121,6 +121,10 @@ uninstall:
 
 bench: deps all
 	@python3 bench/bench.py
+
+# Fleet mode: 10 busy processes at 19 Hz, then a 10-minute soak.
+bench-fleet: deps all
+	@python3 bench/fleet_bench.py
 
 format:
 	clang-format -i src/*.c src/*.h include/*.h bpf/*.c tests/unit/*.c tests/unit/*.h

@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""pybpfprof fleet-mode benchmark (root; `make bench-fleet`).
+
+Part 1, cost: --procs busy pure-Python processes (bench_workload.py
+--kind python) run for --duration seconds unprofiled, then again while
+`pybpfprof --all --output-dir` samples every process at 19 Hz; the
+unprofiled and profiled runs alternate for --rounds rounds. Prints, per
+process and as a median, the throughput ratio (profiled / unprofiled
+iterations per second, same process slot, same round), and pybpfprof's
+CPU share of one core, the BPF sampler's CPU (kernel bpf_stats) and
+pybpfprof's peak RSS.
+
+Part 2, soak (--soak seconds, 0 to skip): pybpfprof --all runs while short
+Python processes come and go (one started every second, each living 4 s,
+a third in their own pid namespace); every 30 s it prints pybpfprof's RSS
+and open file descriptors, then the first and last values: flat means
+caches go with their processes.
+
+usage: bench/fleet_bench.py [--bin PATH] [--python PATH] [--procs 10]
+                            [--duration 60] [--rounds 2] [--soak 600]
+"""
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import bench  # noqa: E402  (workload start/stop, /proc and bpf_stats readers)
+
+MEMBER = os.path.join(REPO, "tests", "workloads", "fleet_member.py")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--bin", default=os.path.join(REPO, "build", "pybpfprof"))
+    p.add_argument("--python", default="/usr/bin/python3.11")
+    p.add_argument("--procs", type=int, default=10)
+    p.add_argument("--duration", type=float, default=60)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--margin", type=float, default=2.0)
+    p.add_argument("--frequency", type=int, default=19)
+    p.add_argument("--soak", type=float, default=600)
+    return p.parse_args(argv)
+
+
+def proc_status(pid, key):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def fd_count(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return None
+
+
+def start_profiler(args, outdir, extra=()):
+    prof = subprocess.Popen([args.bin, "--all", "--output-dir", outdir, "-F", str(args.frequency),
+                             "--interval", "10"] + list(extra),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    line = prof.stderr.readline().decode()
+    if "sampling" not in line:
+        prof.kill()
+        sys.exit("fleet_bench: pybpfprof did not start: %r" % line)
+    return prof
+
+
+def run_busy(args, tmp, profiled):
+    """One round: --procs workloads for --duration s; returns (iterations/s
+    per slot, profiler figures or None)."""
+    outs = [os.path.join(tmp, "w%d.json" % i) for i in range(args.procs)]
+    bargs = argparse.Namespace(python=args.python, pin=False)
+    procs = [bench.start_workload(bargs, "python", o) for o in outs]
+    prof = figures = None
+    if profiled:
+        prof = start_profiler(args, os.path.join(tmp, "profiles"))
+        time.sleep(1.5)   # the first scan attaches every workload
+    start = time.monotonic()
+    cpu0 = bench.proc_cpu_seconds(prof.pid) if prof else None
+    bpf0 = bench.bpf_run_time_ns() if prof else None
+    time.sleep(args.duration)
+    if prof:
+        cpu1 = bench.proc_cpu_seconds(prof.pid)
+        bpf1 = bench.bpf_run_time_ns()
+        figures = {"cpu_share": (cpu1 - cpu0) / args.duration,
+                   "bpf_share": (bpf1 - bpf0) / 1e9 / args.duration
+                   if bpf0 is not None and bpf1 is not None else None,
+                   "peak_rss_kb": proc_status(prof.pid, "VmHWM")}
+        prof.send_signal(signal.SIGINT)
+        prof.wait(timeout=60)
+    w0, w1 = start + args.margin, start + args.duration - args.margin
+    rates = [bench.throughput(bench.stop_workload(p, o), w0, w1) for p, o in zip(procs, outs)]
+    return rates, figures
+
+
+def cost(args):
+    ratios = [[] for _ in range(args.procs)]
+    figs = []
+    with open(bench.BPF_STATS, "w") as f:
+        f.write("1")
+    for r in range(args.rounds):
+        tmp = tempfile.mkdtemp(prefix="fleet-bench-")
+        try:
+            base, _ = run_busy(args, tmp, False)
+            prof, fig = run_busy(args, tmp, True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        figs.append(fig)
+        for i in range(args.procs):
+            ratios[i].append(prof[i] / base[i] if base[i] else float("nan"))
+        print("round %d: unprofiled %.1f it/s, profiled %.1f it/s (all %d processes)"
+              % (r + 1, sum(base), sum(prof), args.procs), flush=True)
+    per = [statistics.median(r) for r in ratios]
+    print("\nfleet cost: %d busy processes, %d Hz, %g s x %d rounds (2 cores: the processes share them)"
+          % (args.procs, args.frequency, args.duration, args.rounds))
+    print("throughput ratio per process (median of rounds): "
+          + " ".join("%.3f" % x for x in per))
+    print("throughput ratio: median %.3f, min %.3f" % (statistics.median(per), min(per)))
+    print("pybpfprof CPU: %.2f%% of one core; BPF sampler: %.2f%% of one core; peak RSS %.1f MB"
+          % (100 * statistics.median(f["cpu_share"] for f in figs),
+             100 * statistics.median(f["bpf_share"] or 0 for f in figs),
+             max(f["peak_rss_kb"] or 0 for f in figs) / 1024.0))
+
+
+def soak(args):
+    tmp = tempfile.mkdtemp(prefix="fleet-soak-")
+    prof = start_profiler(args, os.path.join(tmp, "profiles"), ["--retain", "50"])
+    members, series, i = [], [], 0
+    start = time.monotonic()
+    next_report = start + 30
+    try:
+        while time.monotonic() - start < args.soak:
+            argv = [args.python, MEMBER, "s%02d" % (i % 100), "4"]
+            if i % 3 == 0:
+                argv = ["unshare", "--pid", "--fork", "--mount-proc"] + argv
+            members.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL))
+            i += 1
+            members = [m for m in members if m.poll() is None]
+            time.sleep(1)
+            if time.monotonic() >= next_report:
+                next_report += 30
+                rss, fds = proc_status(prof.pid, "VmRSS"), fd_count(prof.pid)
+                series.append((time.monotonic() - start, rss, fds))
+                print("soak %4.0f s: %d processes started, pybpfprof RSS %.1f MB, %d fds"
+                      % (series[-1][0], i, rss / 1024.0, fds), flush=True)
+    finally:
+        for m in members:
+            m.wait()
+        prof.send_signal(signal.SIGINT)
+        err = prof.communicate(timeout=60)[1].decode("utf-8", "replace")
+        shutil.rmtree(tmp, ignore_errors=True)
+    summary = [l for l in err.split("\n") if "processes followed" in l]
+    print("soak: %d processes in %.0f s; RSS %.1f -> %.1f MB, fds %d -> %d (first report -> last)"
+          % (i, args.soak, series[0][1] / 1024.0, series[-1][1] / 1024.0, series[0][2], series[-1][2]))
+    if summary:
+        print("soak: " + summary[0].replace("pybpfprof: ", ""))
+
+
+def main(argv):
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        sys.exit("fleet_bench: run as root (pybpfprof needs it)")
+    cost(args)
+    if args.soak > 0:
+        soak(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
