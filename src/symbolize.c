@@ -359,7 +359,9 @@ static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t add
 		mainfile = modname ? modname : "?";
 	if (strcmp(mainfile, s->interp_path) == 0 || (modname && strcmp(modname, s->interp_path) == 0))
 		r.flags |= PP_SYM_INTERP;
-	ms = modsyms_get(s, m, mainfile);
+	/* Named as the process maps it: the file may have been opened
+	 * through /proc/PID/root. */
+	ms = modsyms_get(s, m, modname && modname[0] == '/' ? modname : mainfile);
 	r.module = ms->path;
 	r.build_id = ms->build_id;
 	fn = modsyms_find(ms, addr);

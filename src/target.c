@@ -148,9 +148,58 @@ int target_read_maps(struct pp_target *t)
 	return 0;
 }
 
+/* /proc/PID/map_files/START-END for a mapping of path, which opens the
+ * mapped file itself whatever its path shows (root only), and the file's
+ * inode; NULL if path is not mapped. */
+static char *map_files_path(pid_t pid, const char *path, uint64_t *inode)
+{
+	char maps[64], *text, *line, *save = NULL, *found = NULL;
+	size_t plen = strlen(path);
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
+	text = pp_read_file(maps, 64 << 20, NULL);
+	if (!text)
+		return NULL;
+	for (line = strtok_r(text, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save)) {
+		size_t len = strlen(line);
+		uint64_t start, end, off;
+		char perms[5];
+
+		if (len > plen && strcmp(line + len - plen, path) == 0 && line[len - plen - 1] == ' ' &&
+		    sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64 " %*s %" SCNu64, &start, &end, perms, &off,
+			   inode) == 5)
+			found = pp_xasprintf("/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, start, end);
+	}
+	free(text);
+	return found;
+}
+
+char *target_resolve_path(pid_t pid, const char *path)
+{
+	uint64_t inode = 0;
+	char *cand[3] = {pp_xasprintf("/proc/%d/root%s", (int)pid, path), pp_xstrdup(path), NULL};
+	char *found = NULL;
+	struct stat st;
+
+	cand[2] = map_files_path(pid, path, &inode);
+	/* The candidate that is the mapped file, else the first that exists. */
+	for (int i = 0; i < 3 && !found && inode; i++)
+		if (cand[i] && stat(cand[i], &st) == 0 && (uint64_t)st.st_ino == inode)
+			found = cand[i];
+	for (int i = 0; i < 3 && !found; i++)
+		if (cand[i] && stat(cand[i], &st) == 0)
+			found = cand[i];
+	if (!found)
+		found = cand[0];
+	for (int i = 0; i < 3; i++)
+		if (cand[i] != found)
+			free(cand[i]);
+	return found;
+}
+
 char *target_file_path(const struct pp_target *t, const char *path)
 {
-	return pp_xasprintf("/proc/%d/root%s", (int)t->pid, path);
+	return target_resolve_path(t->pid, path);
 }
 
 int target_load_bias(const struct pp_target *t, const char *path, uint64_t *bias)

@@ -32,9 +32,13 @@ void target_close(struct pp_target *t);
 int target_read_maps(struct pp_target *t);
 /* Whether the process still exists and is not a zombie. */
 bool target_alive(pid_t pid);
-/* The file path under which this process's file can be opened by us
- * (through /proc/PID/root, so that files in other mount namespaces work). */
+/* The path under which we can open a file the process maps as path. The
+ * kernel shows a container's files by their path inside the container (to
+ * be read through /proc/PID/root), a chroot's by their path outside it, and
+ * a mount of another namespace by a path that may exist nowhere we look
+ * (/proc/PID/map_files then): the candidate with the mapping's inode wins. */
 char *target_file_path(const struct pp_target *t, const char *path);
+char *target_resolve_path(pid_t pid, const char *path);
 /* The load bias of the ELF file at path as mapped in t; 0 on success. */
 int target_load_bias(const struct pp_target *t, const char *path, uint64_t *bias);
 /* A thread's name from /proc/PID/task/TID/comm, into out. */

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "unwind.h"
+#include "target.h"
 #include "util.h"
 
 #include <dwarf.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,8 +23,33 @@ struct pp_unwinder {
 
 static char *debuginfo_path;
 
+/*
+ * A module's file is opened as target_resolve_path() says: in a container
+ * (a mount namespace of its own) the path in the maps names a file of the
+ * container's file system, read through /proc/PID/root. Each module's userdata is set to
+ * its unwinder by report_modules(). The vdso, and a process gone, fall
+ * back to libdw's own lookup.
+ */
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base, char **file_name,
+		    Elf **elfp)
+{
+	const struct pp_unwinder *u = *userdata;
+
+	if (u && modname && modname[0] == '/') {
+		char *path = target_resolve_path(u->pid, modname);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			*file_name = path;
+			return fd;
+		}
+		free(path);
+	}
+	return dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+}
+
 static const Dwfl_Callbacks proc_callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
+	.find_elf = find_elf,
 	.find_debuginfo = dwfl_standard_find_debuginfo,
 	.debuginfo_path = &debuginfo_path,
 };
@@ -84,6 +111,15 @@ static const Dwfl_Thread_Callbacks thread_callbacks = {
 	.set_initial_registers = set_initial_registers,
 };
 
+static int set_userdata(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
+{
+	(void)mod;
+	(void)name;
+	(void)start;
+	*userdata = arg;
+	return DWARF_CB_OK;
+}
+
 static int report_modules(struct pp_unwinder *u)
 {
 	int rc;
@@ -91,6 +127,7 @@ static int report_modules(struct pp_unwinder *u)
 	dwfl_report_begin(u->dwfl);
 	rc = dwfl_linux_proc_report(u->dwfl, u->pid);
 	dwfl_report_end(u->dwfl, NULL, NULL);
+	dwfl_getmodules(u->dwfl, set_userdata, u, 0);
 	u->last_refresh_ns = pp_now_ns();
 	return rc;
 }

@@ -1705,6 +1705,58 @@ def test_subprocesses(env):
         "%d: %d samples" % (p, total(v)) for p, v in sorted(by_pid.items())))]
 
 
+def test_container(env):
+    """A process in a container of its own making: a private mount
+    namespace whose bind mount of /usr we cannot see, a chroot, and its
+    interpreter at a path (/opt/py/bin) that does not exist outside. Its
+    files are found (/proc/PID/root, /proc/PID/map_files) and its stacks
+    are whole: Python frames, interpreter and libc frames to _start."""
+    python = "/usr/bin/python3.11"
+    if not os.access(python, os.X_OK):
+        raise TestSkip("%s not found" % python)
+    art = env.artifacts("container")
+    root = os.path.join(art, "root")
+    for d in ("usr", "proc", "opt/py/bin", "w", "tmp", "dev"):
+        os.makedirs(os.path.join(root, d))
+    for link, target in (("lib", "usr/lib"), ("lib64", "usr/lib64"), ("bin", "usr/bin")):
+        os.symlink(target, os.path.join(root, link))
+    shutil.copy2(python, os.path.join(root, "opt/py/bin/python3.11"))
+    shutil.copy2(os.path.join(WORKLOADS, "fleet_member.py"), os.path.join(root, "w"))
+    inner = ("mount --bind -o ro /usr {r}/usr && mount -t proc proc {r}/proc && "
+             "exec chroot {r} /opt/py/bin/python3.11 /w/fleet_member.py k01 8").format(r=root)
+    box = subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "sh", "-c", inner],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        if box.stdout.readline().strip() != b"READY":
+            raise TestFail("the contained process did not start: %s" % box.stdout.read()[-300:])
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()
+                and os.path.exists("/proc/%s/cmdline" % p)
+                and open("/proc/%s/cmdline" % p, "rb").read().startswith(b"/opt/py/bin/python3.11\0")]
+        if len(pids) != 1:
+            raise TestFail("cannot find the contained python: %s" % pids)
+        out = os.path.join(art, "profile.folded")
+        run = run_profiler(env.binary, profile_args(pids[0], 3, 199, out), art, timeout=90)
+    finally:
+        box.kill()
+        box.wait()
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    fail_if(problems, art)
+    stacks = parse_folded(read_output(out))
+    n = total(stacks)
+    whole = [s for s in stacks if "_start" in s.frames and has_py(s, "<module>")
+             and MARK_NATIVE_TRUNCATED not in s.frames]
+    work = [s for s in stacks if has_py(s, "work_k01")]
+    if n == 0 or total(whole) < 0.95 * n:
+        problems.append("only %d of %d samples whole (_start ... <module>, no marker)%s"
+                        % (total(whole), n, example([s for s in stacks if s not in whole])))
+    if total(work) < 0.5 * n:
+        problems.append("only %d of %d samples in work_k01" % (total(work), n))
+    fail_if(problems, art)
+    return ["%d of %d samples whole, %d in the contained work function" % (total(whole), n, total(work))]
+
+
 def test_no_privileges(env):
     """Without root or the capabilities: one line that says so, exit 1."""
     art = env.artifacts("no_privileges")
@@ -1981,6 +2033,7 @@ E2E_PER_BINARY = [
     ("help", test_help),
     ("fleet", test_fleet),
     ("subprocesses", test_subprocesses),
+    ("container", test_container),
 ]
 
 
