@@ -614,6 +614,8 @@ static const char *reply_text(struct pp_pusher *p)
 	for (size_t i = 0; i < p->reply_len; i++)
 		if ((unsigned char)p->reply[i] < ' ')
 			p->reply[i] = ' ';
+	while (p->reply_len && p->reply[p->reply_len - 1] == ' ')
+		p->reply[--p->reply_len] = '\0';
 	return p->reply;
 }
 
@@ -694,7 +696,8 @@ static enum outcome send_one(struct pp_pusher *p, uint64_t seq, char *why, size_
 	if (code >= 200 && code < 300)
 		return SENT;
 	out = code >= 400 && code < 500 && code != 408 && code != 429 ? REJECTED : RETRY;
-	snprintf(why, whylen, "HTTP status %ld%s%s", code, p->reply_len ? ": " : "", reply_text(p));
+	reply_text(p);
+	snprintf(why, whylen, "HTTP status %ld%s%s", code, p->reply_len ? ": " : "", p->reply);
 	return out;
 }
 
@@ -934,7 +937,8 @@ struct pp_pusher *push_new(const struct pp_push_opts *o, char *why, size_t whyle
 	}
 	if (spool_scan(p, why, whylen) != 0)
 		goto fail;
-	qsort(p->q, p->qn, sizeof(*p->q), ent_cmp);
+	if (p->qn)
+		qsort(p->q, p->qn, sizeof(*p->q), ent_cmp);
 	p->st.recovered = p->qn;
 	if (p->qn)
 		pp_debug("push: %zu profile(s) left in %s by an earlier run", p->qn, p->dir);
@@ -968,7 +972,7 @@ int push_enqueue(struct pp_pusher *p, const struct pp_push_item *it)
 		p->st.dropped++;
 		p->st.dropped_bytes += it->body_len;
 		pthread_mutex_unlock(&p->mu);
-		pp_err("not pushing the profile of %s: %s", it->app ? it->app : "(no app)", why);
+		pp_err("not pushing the profile of %s: %s", it->app && *it->app ? it->app : "(no app)", why);
 		free(h.s);
 		return -1;
 	}
