@@ -37,6 +37,7 @@ struct req {
 	char *body;
 	size_t body_len;
 	int status; /* what it was answered; 0: nothing (hung up on) */
+	double t; /* when it had arrived whole, now_s() */
 };
 
 struct srv {
@@ -153,6 +154,7 @@ static void serve_one(struct srv *s, int fd)
 	r.body[r.body_len] = '\0';
 	status = srv_get_status(s);
 	r.status = status;
+	r.t = now_s();
 	pthread_mutex_lock(&s->mu);
 	if (s->nreq < MAX_REQS)
 		s->reqs[s->nreq++] = r;
@@ -318,6 +320,18 @@ static int froms_with_status(struct srv *s, int st, long long *out, int max)
 	return n;
 }
 
+/* The arrival times of the requests from index first on; returns how many. */
+static int times_from(struct srv *s, int first, double *out, int max)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (int i = first; i < s->nreq && n < max; i++)
+		out[n++] = s->reqs[i].t;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
 /* ---- spool helpers ---- */
 
 static int count_suffix(const char *dir, const char *suffix, bool prefix)
@@ -436,7 +450,8 @@ static void *enqueue_burst(void *arg)
 
 int main(void)
 {
-	char top[] = "/tmp/test_push.XXXXXX", dir1[128], dir2[128], dir3[128], dir4[128], path[256], why[256];
+	char top[] = "/tmp/test_push.XXXXXX", dir1[128], dir2[128], dir3[128], dir4[128], dir5[128], path[256],
+	     why[256];
 	struct srv s = {.status = 200, .mu = PTHREAD_MUTEX_INITIALIZER};
 	struct pp_push_stats st;
 	struct pp_pusher *p;
@@ -455,6 +470,7 @@ int main(void)
 	snprintf(dir2, sizeof(dir2), "%s/cap", top);
 	snprintf(dir3, sizeof(dir3), "%s/hang", top);
 	snprintf(dir4, sizeof(dir4), "%s/corrupt", top);
+	snprintf(dir5, sizeof(dir5), "%s/backoff", top);
 
 	/* 1. One item: one request with the right method, path, query and body. */
 	p = new_pusher(dir1, 0, 0.05, 2);
@@ -659,31 +675,87 @@ int main(void)
 	}
 	CHECK_EQ_INT(spooled(dir2), 0);
 
-	/* 7. A request that hangs: push_free's grace cuts it short, the item
-	 * stays spooled and the next pusher sends it. */
+	/* 7. A request that hangs: the cap spares the item being sent and
+	 * drops the next oldest; push_free's grace cuts the request short, the
+	 * item stays spooled and the next pusher sends it. Items 6, 7, 8 have
+	 * the size of those in 6. */
 	srv_set_status(&s, 0);
 	n = srv_nreq(&s);
-	p = new_pusher(dir3, 0, 0.05, 5);
+	p = new_pusher(dir3, 2 * size1 + size1 / 2, 0.05, 5);
 	{
-		struct pp_push_item it = item(7000);
+		struct pp_push_item it = item(6);
 
 		CHECK_EQ_INT(push_enqueue(p, &it), 0);
 	}
 	for (int i = 0; i < 500 && srv_nreq(&s) == n; i++)
 		usleep(10000);
 	CHECK_EQ_INT(srv_nreq(&s), n + 1);
+	for (uint64_t i = 7; i <= 8; i++) {
+		struct pp_push_item it = item(i);
+
+		CHECK_EQ_INT(push_enqueue(p, &it), 0);
+	}
+	push_stats(p, &st);
+	CHECK_EQ_INT(st.pending_bytes, 3 * size1 - size1);
+	CHECK_EQ_INT(st.dropped, 1);
+	CHECK_EQ_INT(st.dropped_bytes, size1);
 	t0 = now_s();
 	push_free(p, 0.2);
 	CHECK(now_s() - t0 < 2.5);
-	CHECK_EQ_INT(spooled(dir3), 1);
+	CHECK_EQ_INT(spooled(dir3), 2);
 	srv_set_status(&s, 200);
 	p = new_pusher(dir3, 0, 0.05, 5);
-	CHECK(WAIT_STATS(p, st, st.sent == 1));
+	CHECK(WAIT_STATS(p, st, st.sent == 2));
 	n = froms_with_status(&s, 200, froms, MAX_REQS);
-	CHECK(n > 0 && froms[n - 1] == 7000);
+	CHECK(n >= 2 && froms[n - 2] == 6 && froms[n - 1] == 8);
 	push_free(p, 0);
 
-	/* 8. Corrupt spool files and leftover temporaries are removed; a file
+	/* 8. Backoff: waits of 0.1, 0.2, 0.4, 0.4 ... s between the tries of
+	 * a failing head; back to 0.1 s after a success. */
+	srv_set_status(&s, 503);
+	n = srv_nreq(&s);
+	p = new_pusher(dir5, 0, 0.1, 2); /* max 0.4 s */
+	{
+		struct pp_push_item it = item(8000);
+		double t[MAX_REQS], want[] = {0.1, 0.2, 0.4, 0.4, 0.4};
+		int m;
+
+		CHECK_EQ_INT(push_enqueue(p, &it), 0);
+		usleep(2000000);
+		m = times_from(&s, n, t, MAX_REQS);
+		if (CHECK_VERBOSE)
+			for (int i = 1; i < m; i++)
+				fprintf(stderr, "backoff: wait %d %.3f s\n", i, t[i] - t[i - 1]);
+		/* tries at 0, 0.1, 0.3, 0.7, 1.1, 1.5, 1.9 s */
+		CHECK(m >= 6 && m <= 8);
+		for (int i = 1; i < m && i <= 5; i++)
+			CHECK(t[i] - t[i - 1] >= want[i - 1] * 0.95 && t[i] - t[i - 1] < want[i - 1] + 0.25);
+		srv_set_status(&s, 200);
+		CHECK(WAIT_STATS(p, st, st.sent == 1));
+		srv_set_status(&s, 503);
+		n = srv_nreq(&s);
+		it = item(8001);
+		CHECK_EQ_INT(push_enqueue(p, &it), 0);
+		usleep(250000);
+		m = times_from(&s, n, t, MAX_REQS);
+		CHECK(m >= 2);
+		if (m >= 2)
+			CHECK(t[1] - t[0] >= 0.095 && t[1] - t[0] < 0.3);
+		/* push_free waits out the backoff within its grace and sends all */
+		for (uint64_t i = 8002; i <= 8003; i++) {
+			it = item(i);
+			CHECK_EQ_INT(push_enqueue(p, &it), 0);
+		}
+		srv_set_status(&s, 200);
+		t0 = now_s();
+		push_free(p, 3);
+		CHECK(now_s() - t0 < 1.5);
+		CHECK_EQ_INT(spooled(dir5), 0);
+		m = froms_with_status(&s, 200, froms, MAX_REQS);
+		CHECK(m >= 3 && froms[m - 3] == 8001 && froms[m - 2] == 8002 && froms[m - 1] == 8003);
+	}
+
+	/* 9. Corrupt spool files and leftover temporaries are removed; a file
 	 * written in the documented format by hand is sent. */
 	mkdir(dir4, 0700);
 	write_text(dir4, "00000000000000000001.push", "hello\n");
@@ -696,12 +768,14 @@ int main(void)
 		   "pybpfprof-push 1\napp a\nfrom 3\nuntil 2\nrate 99\nbody 4\nx 1\n");
 	write_text(dir4, "00000000000000000006.push",
 		   "pybpfprof-push 1\napp hand\nfrom 10\nuntil 20\nrate 7\nlabel k=v\nbody 4\nx 1\n");
+	write_text(dir4, "00000000000000000007.push",
+		   "pybpfprof-push 1\napp a\nfrom 1\nuntil 2\nrate 99\nlabel k=v w\nbody 4\nx 1\n");
 	write_text(dir4, "notes.txt", "not ours\n");
 	p = new_pusher(dir4, 0, 0.05, 2);
 	push_stats(p, &st);
-	CHECK_EQ_INT(st.recovered, 5);
+	CHECK_EQ_INT(st.recovered, 6);
 	CHECK_EQ_INT(count_suffix(dir4, ".tmp-", true), 0);
-	CHECK(WAIT_STATS(p, st, st.sent == 1 && st.dropped == 4));
+	CHECK(WAIT_STATS(p, st, st.sent == 1 && st.dropped == 5));
 	CHECK_EQ_INT(st.pending, 0);
 	CHECK_EQ_INT(spooled(dir4), 0);
 	CHECK_EQ_INT(count_suffix(dir4, "notes.txt", true), 1);
@@ -715,7 +789,7 @@ int main(void)
 		CHECK_EQ_STR(r->body, "x 1\n");
 	}
 
-	/* 9. The spool is locked while in use. */
+	/* 10. The spool is locked while in use. */
 	{
 		struct pp_push_opts o = {.url = url, .spool_dir = dir4};
 
@@ -724,7 +798,7 @@ int main(void)
 		CHECK(strstr(why, "in use") != NULL);
 	}
 
-	/* 10. Malformed items and a failed write are refused and counted. */
+	/* 11. Malformed items and a failed write are refused and counted. */
 	{
 		static const char *const bad1[] = {"novalue", NULL}, *const bad2[] = {"=v", NULL},
 					 *const bad3[] = {"k=", NULL};
@@ -779,7 +853,7 @@ int main(void)
 	}
 	push_free(p, 0);
 
-	/* 11. Bad URLs and unusable spool directories. */
+	/* 12. Bad URLs and unusable spool directories. */
 	{
 		static const char *const bad_urls[] = {"not a url", "ftp://127.0.0.1/", "http://127.0.0.1:4040/?x=1",
 						       "", "http://"};
