@@ -48,6 +48,8 @@ import top_check  # noqa: E402
 sys.path.insert(0, os.path.join(TESTS, "formats"))
 import pprof_check  # noqa: E402
 import speedscope_check  # noqa: E402
+sys.path.insert(0, os.path.join(TESTS, "fleet"))
+import pyroscope_receiver  # noqa: E402
 WORKLOADS = os.path.join(TESTS, "workloads")
 DATA = os.path.join(TESTS, "data")
 
@@ -2036,6 +2038,7 @@ SELFTESTS = [
     ("selftest.top_checker", top_check.selftest),
     ("selftest.speedscope_checker", speedscope_check.selftest),
     ("selftest.pprof_checker", lambda: fail_if(pprof_check.selftest())),
+    ("selftest.pyroscope_receiver", lambda: fail_if(pyroscope_receiver.selftest())),
 ]
 
 
