@@ -621,6 +621,7 @@ int main(void)
 	}
 	push_stats(p, &st);
 	CHECK_EQ_INT(st.queued, 46);
+	CHECK_EQ_INT(st.sent + st.dropped + st.pending, 46); /* every item accounted for once */
 	t0 = now_s();
 	push_free(p, 1.0);
 	CHECK(now_s() - t0 < 0.5);
@@ -850,6 +851,8 @@ int main(void)
 		/* and the next one goes through */
 		CHECK_EQ_INT(push_enqueue(p, &it), 0);
 		CHECK(WAIT_STATS(p, st, st.sent == 2));
+		/* 6 recovered + 8 handed over */
+		CHECK_EQ_INT(st.sent + st.dropped + st.pending, 14);
 	}
 	push_free(p, 0);
 
