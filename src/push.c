@@ -464,7 +464,8 @@ static bool spool_parse(struct spooled *s, char *why, size_t whylen)
 }
 
 /* Reads and checks one spool file. -1 with why if it is gone, unreadable or
- * malformed. */
+ * malformed; -2 if it cannot be opened for want of a resource (descriptors,
+ * memory), which says nothing about the file. */
 static int spool_read(struct pp_pusher *p, uint64_t seq, struct spooled *s, char *why, size_t whylen)
 {
 	char name[SPOOL_NAME_LEN + 1];
@@ -476,8 +477,10 @@ static int spool_read(struct pp_pusher *p, uint64_t seq, struct spooled *s, char
 	spool_name(name, sizeof(name), seq);
 	fd = openat(p->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		return -1;
+		int err = errno;
+
+		snprintf(why, whylen, "cannot open it: %s", strerror(err));
+		return err == EMFILE || err == ENFILE || err == ENOMEM || err == EINTR ? -2 : -1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    (uint64_t)st.st_size > PP_PUSH_MAX_HEADER + PP_PUSH_MAX_BODY) {
@@ -654,8 +657,14 @@ static enum outcome send_one(struct pp_pusher *p, uint64_t seq, char *why, size_
 	CURLcode rc;
 	char *url;
 
-	if (spool_read(p, seq, &s, why, whylen) != 0)
+	switch (spool_read(p, seq, &s, why, whylen)) {
+	case 0:
+		break;
+	case -2:
+		return RETRY; /* the file is fine: try again after a wait */
+	default:
 		return CORRUPT;
+	}
 	url = ingest_url(p, &s);
 	if (!url) {
 		free(s.data);

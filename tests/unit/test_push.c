@@ -450,8 +450,8 @@ static void *enqueue_burst(void *arg)
 
 int main(void)
 {
-	char top[] = "/tmp/test_push.XXXXXX", dir1[128], dir2[128], dir3[128], dir4[128], dir5[128], path[256],
-	     why[256];
+	char top[] = "/tmp/test_push.XXXXXX", dir1[128], dir2[128], dir3[128], dir4[128], dir5[128], dir6[128],
+	     path[256], why[256];
 	struct srv s = {.status = 200, .mu = PTHREAD_MUTEX_INITIALIZER};
 	struct pp_push_stats st;
 	struct pp_pusher *p;
@@ -471,6 +471,7 @@ int main(void)
 	snprintf(dir3, sizeof(dir3), "%s/hang", top);
 	snprintf(dir4, sizeof(dir4), "%s/corrupt", top);
 	snprintf(dir5, sizeof(dir5), "%s/backoff", top);
+	snprintf(dir6, sizeof(dir6), "%s/nofile", top);
 
 	/* 1. One item: one request with the right method, path, query and body. */
 	p = new_pusher(dir1, 0, 0.05, 2);
@@ -755,6 +756,32 @@ int main(void)
 		m = froms_with_status(&s, 200, froms, MAX_REQS);
 		CHECK(m >= 3 && froms[m - 3] == 8001 && froms[m - 2] == 8002 && froms[m - 1] == 8003);
 	}
+
+	/* 8b. Out of file descriptors: the spool file cannot be opened, which
+	 * says nothing against it; it is kept and sent later, not dropped. */
+	srv_set_status(&s, 503);
+	p = new_pusher(dir6, 0, 0.3, 2);
+	{
+		struct pp_push_item it = item(8500);
+		struct rlimit rl, few;
+		int fd = dup(0);
+
+		CHECK_EQ_INT(push_enqueue(p, &it), 0);
+		CHECK(WAIT_STATS(p, st, st.attempts_failed == 1));
+		srv_set_status(&s, 200);
+		getrlimit(RLIMIT_NOFILE, &rl);
+		few = rl;
+		few.rlim_cur = (rlim_t)fd; /* the lowest free descriptor: no open can succeed */
+		close(fd);
+		CHECK(setrlimit(RLIMIT_NOFILE, &few) == 0);
+		CHECK(WAIT_STATS(p, st, st.attempts_failed == 2));
+		setrlimit(RLIMIT_NOFILE, &rl);
+		CHECK_EQ_INT(st.dropped, 0);
+		CHECK_EQ_INT(st.pending, 1);
+		CHECK(WAIT_STATS(p, st, st.sent == 1));
+		CHECK_EQ_INT(st.dropped, 0);
+	}
+	push_free(p, 0);
 
 	/* 9. Corrupt spool files and leftover temporaries are removed; a file
 	 * written in the documented format by hand is sent. */
