@@ -14,7 +14,8 @@ SAN ?=
 
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config \
 	gcc make python3 python3.11 python3.11-dev python3.11-dbg python3-numpy tmux \
-	python3-jsonschema libprotobuf-c-dev protobuf-c-compiler golang-go chromium
+	python3-jsonschema libprotobuf-c-dev protobuf-c-compiler golang-go chromium \
+	libcurl4-openssl-dev
 
 WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
 CFLAGS_BASE := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -DPP_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)
@@ -22,7 +23,7 @@ ifeq ($(SAN),1)
 CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS_SAN := -fsanitize=address,undefined
 endif
-LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c
+LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcurl -lpthread
 # protoc-c's output builds clean with our flags (sanitizers included); this
 # is where to relax warnings, for generated code only, if a protoc-c warns.
 CFLAGS_GEN := $(CFLAGS_BASE)

@@ -49,6 +49,8 @@ sys.path.insert(0, os.path.join(TESTS, "formats"))
 import pprof_check  # noqa: E402
 import speedscope_check  # noqa: E402
 import svg_check  # noqa: E402
+sys.path.insert(0, os.path.join(TESTS, "fleet"))
+import pyroscope_receiver  # noqa: E402
 WORKLOADS = os.path.join(TESTS, "workloads")
 DATA = os.path.join(TESTS, "data")
 
@@ -2270,6 +2272,7 @@ SELFTESTS = [
     ("selftest.speedscope_checker", speedscope_check.selftest),
     ("selftest.pprof_checker", lambda: fail_if(pprof_check.selftest())),
     ("selftest.svg_checker", lambda: fail_if(svg_check.selftest())),
+    ("selftest.pyroscope_receiver", lambda: fail_if(pyroscope_receiver.selftest())),
 ]
 
 
