@@ -3,6 +3,7 @@
 #include "discover.h"
 #include "outfile.h"
 #include "output.h"
+#include "push.h"
 #include "pyruntime.h"
 #include "selfcheck.h"
 #include "target.h"
@@ -40,6 +41,7 @@ struct pp_fleet {
 	struct proc *procs;
 	size_t nprocs, procs_cap;
 	uint64_t interval_start_ns, interval_start_unix_ns;
+	struct pp_pusher *pusher;
 	struct pp_fleet_stats stats;
 };
 
@@ -406,6 +408,40 @@ static void retain(struct pp_fleet *f)
 	free(e);
 }
 
+/* Queues the profile for the Pyroscope server (folded, the format its
+ * ingest API takes as text), labelled with where it came from. */
+static void push(struct pp_fleet *f, const struct pp_profile *view, const struct proc *p, size_t nprocs)
+{
+	const struct pp_profile_info *info = profile_info(view);
+	char *body = NULL, *labels[6] = {0};
+	size_t len = 0, n = 0;
+	FILE *mem = open_memstream(&body, &len);
+
+	if (!mem)
+		return;
+	if (output_write(view, PP_FORMAT_FOLDED, mem) || fclose(mem)) {
+		free(body);
+		return;
+	}
+	labels[n++] = pp_xasprintf("host=%s", f->host);
+	if (nprocs == 1)
+		labels[n++] = pp_xasprintf("pid=%d", (int)p->pid);
+	labels[n++] = pp_xasprintf("python=%s", p->version);
+	if (p->cgroup[0])
+		labels[n++] = pp_xasprintf("cgroup=%s", p->cgroup);
+	push_enqueue(f->pusher,
+		     &(struct pp_push_item){.app = p->service,
+					    .labels = (const char *const *)labels,
+					    .from_s = info->start_unix_ns / 1000000000ULL,
+					    .until_s = (info->start_unix_ns + info->duration_ns) / 1000000000ULL,
+					    .sample_rate = info->frequency,
+					    .body = body,
+					    .body_len = len});
+	for (size_t i = 0; i < n; i++)
+		free(labels[i]);
+	free(body);
+}
+
 /* One profile (a process, or the processes of one service) of the interval. */
 static void emit(struct pp_fleet *f, const struct pp_profile *all, const pid_t *pids, size_t n, const struct proc *p,
 		 const char *stamp)
@@ -437,6 +473,8 @@ static void emit(struct pp_fleet *f, const struct pp_profile *all, const pid_t *
 		write_file(f, base, ".folded", PP_FORMAT_FOLDED, view);
 		write_file(f, base, ".pb.gz", PP_FORMAT_PPROF, view);
 	}
+	if (f->pusher)
+		push(f, view, p, n);
 	free(base);
 	free(title);
 	profile_free(view);
@@ -516,6 +554,10 @@ struct pp_fleet *fleet_new(const struct pp_fleet_opts *o, struct pp_pipeline *pl
 		}
 		f->output_dir = pp_xstrdup(o->output_dir);
 	}
+	if (o->push && !(f->pusher = push_new(o->push, why, whylen))) {
+		fleet_free(f, 0);
+		return NULL;
+	}
 	if (o->discover)
 		f->disc = discover_new(o->root);
 	f->interval_start_ns = pp_now_ns();
@@ -533,11 +575,23 @@ const struct pp_fleet_stats *fleet_stats(const struct pp_fleet *f)
 	return &f->stats;
 }
 
+void fleet_push_stats(struct pp_fleet *f, struct pp_push_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (f->pusher)
+		push_stats(f->pusher, out);
+}
+
+void fleet_end_push(struct pp_fleet *f, double grace_s)
+{
+	push_stop(f->pusher, grace_s);
+}
+
 void fleet_free(struct pp_fleet *f, double push_grace_s)
 {
-	(void)push_grace_s;
 	if (!f)
 		return;
+	push_free(f->pusher, push_grace_s);
 	for (size_t i = 0; i < f->nprocs; i++)
 		free(f->procs[i].cmdline);
 	free(f->procs);

@@ -46,11 +46,17 @@ struct pp_fleet *fleet_new(const struct pp_fleet_opts *o, struct pp_pipeline *pl
 void fleet_adopt(struct pp_fleet *f, pid_t pid);
 /* Scans for new and exited processes; call about once a second. */
 void fleet_scan(struct pp_fleet *f);
-/* Writes the interval's profiles if the interval is over (or final). */
+/* Writes (and pushes) the interval's profiles if the interval is over (or final). */
 void fleet_maybe_flush(struct pp_fleet *f, bool final);
 /* Processes followed now. */
 size_t fleet_nprocs(const struct pp_fleet *f);
 const struct pp_fleet_stats *fleet_stats(const struct pp_fleet *f);
+/* The pusher's counters (all 0 without --push). */
+struct pp_push_stats;
+void fleet_push_stats(struct pp_fleet *f, struct pp_push_stats *out);
+/* Ends pushing: what is pending gets grace_s to go out, the rest stays
+ * spooled for the next run; the counters stay readable. */
+void fleet_end_push(struct pp_fleet *f, double grace_s);
 void fleet_free(struct pp_fleet *f, double push_grace_s);
 
 /* The service of a command line: the script's or module's name

@@ -7,6 +7,7 @@
 #include "attach.h"
 #include "commands.h"
 #include "fleet.h"
+#include "push.h"
 #include "outfile.h"
 #include "output.h"
 #include "pipeline.h"
@@ -484,7 +485,7 @@ static void host_name(const struct options *o, char *out, size_t outlen)
 	out[outlen - 1] = '\0';
 }
 
-static void print_summary(const struct options *o, const struct pp_pipeline *pl, const struct pp_fleet *fleet,
+static void print_summary(const struct options *o, const struct pp_pipeline *pl, struct pp_fleet *fleet,
 			  const uint64_t *counters, uint64_t dropped, double elapsed, bool exited, const char *comm)
 {
 	const struct pp_stats *st = pipeline_stats(pl);
@@ -513,6 +514,17 @@ static void print_summary(const struct options *o, const struct pp_pipeline *pl,
 			comm, elapsed);
 	else if (stop_signal)
 		fprintf(stderr, "pybpfprof: stopped by %s after %.1f s\n", strsignal(stop_signal), elapsed);
+	if (fleet && o->push_url) {
+		struct pp_push_stats ps;
+
+		fleet_push_stats(fleet, &ps);
+		fprintf(stderr,
+			"pybpfprof: pushed %llu profiles to %s; %llu waiting in the spool, %llu dropped (%llu "
+			"bytes), %llu failed attempts\n",
+			(unsigned long long)ps.sent, o->push_url, (unsigned long long)ps.pending,
+			(unsigned long long)ps.dropped, (unsigned long long)ps.dropped_bytes,
+			(unsigned long long)ps.attempts_failed);
+	}
 	if (fleet) {
 		const struct pp_fleet_stats *fs = fleet_stats(fleet);
 
@@ -605,7 +617,16 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	if (o.all || o.subprocesses || periodic) {
-		fleet = fleet_new(&(struct pp_fleet_opts){.discover = o.all || o.subprocesses,
+		char *spool = o.spool_dir    ? pp_xstrdup(o.spool_dir)
+			      : o.output_dir ? pp_xasprintf("%s/.spool", o.output_dir)
+					     : pp_xstrdup("/var/spool/pybpfprof");
+		struct pp_push_opts push = {.url = o.push_url,
+					    .spool_dir = spool,
+					    .spool_max_bytes = (uint64_t)o.spool_mb << 20,
+					    .timeout_s = 10};
+
+		fleet = fleet_new(&(struct pp_fleet_opts){.push = o.push_url ? &push : NULL,
+							  .discover = o.all || o.subprocesses,
 							  .root = o.subprocesses ? o.pid : 0,
 							  .output_dir = o.output_dir,
 							  .interval_s = o.interval,
@@ -615,6 +636,7 @@ int main(int argc, char **argv)
 							  .frequency = o.frequency,
 							  .view = o.view},
 				  pl, s, why, sizeof(why));
+		free(spool);
 		if (!fleet) {
 			pp_err("%s", why);
 			goto fail;
@@ -669,6 +691,7 @@ int main(int argc, char **argv)
 
 	if (periodic) {
 		fleet_maybe_flush(fleet, true);
+		fleet_end_push(fleet, 5); /* what is not out by then stays spooled */
 	} else if (write_profile(pl, &o, title, start_unix_ns, elapsed, why, sizeof(why))) {
 		pp_err("%s", why);
 		goto done;

@@ -82,6 +82,7 @@ struct pp_pusher {
 	uint64_t next_seq;
 	bool sending; /* q[0] is being sent */
 	bool stopping;
+	bool stopped; /* the sender has been joined (push_stop) */
 	uint64_t deadline_ns; /* when stopping: give up sending at this time */
 	double backoff; /* the last wait after a failure; 0: none */
 	uint64_t retry_ns; /* no request before this time */
@@ -1021,9 +1022,9 @@ void push_stats(struct pp_pusher *p, struct pp_push_stats *out)
 	pthread_mutex_unlock(&p->mu);
 }
 
-void push_free(struct pp_pusher *p, double grace_s)
+void push_stop(struct pp_pusher *p, double grace_s)
 {
-	if (!p)
+	if (!p || p->stopped)
 		return;
 	pthread_mutex_lock(&p->mu);
 	p->stopping = true;
@@ -1031,6 +1032,14 @@ void push_free(struct pp_pusher *p, double grace_s)
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	pthread_join(p->thread, NULL);
+	p->stopped = true;
+}
+
+void push_free(struct pp_pusher *p, double grace_s)
+{
+	if (!p)
+		return;
+	push_stop(p, grace_s);
 	if (p->qn)
 		pp_debug("push: %zu profile(s), %" PRIu64 " bytes, left in %s for the next run", p->qn, p->qbytes,
 			 p->dir);

@@ -105,5 +105,8 @@ void push_stats(struct pp_pusher *p, struct pp_push_stats *out);
  * second), then leaves the rest spooled on disk (sent on the next start).
  * NULL is a no-op. */
 void push_free(struct pp_pusher *p, double grace_s);
+/* The first half of push_free: stops the sender after the grace, and the
+ * counters stay readable (push_stats) until push_free. */
+void push_stop(struct pp_pusher *p, double grace_s);
 
 #endif

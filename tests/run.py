@@ -1561,10 +1561,11 @@ FOLDED_NAME_RE = re.compile(r"^(.+)_(.+)_(\d+)_(\d{8}T\d{6}Z)\.folded$")
 TAG_RE = re.compile(r"^work_(m\d\d) ")
 
 
-def fleet_members(art):
+def fleet_members(art, on_half=None):
     """Starts FLEET_MEMBERS short-lived Python processes over ~10 s: the
     interpreters of INTERPRETERS in turn, every third in its own pid and
-    mount namespace. Returns {tag: (interpreter tag, in_ns)} once all exited."""
+    mount namespace; calls on_half() when half have started. Returns
+    {tag: (interpreter tag, in_ns)} once all exited."""
     pythons = [(t, p) for t, p in INTERPRETERS if os.access(p, os.X_OK)]
     script = os.path.join(WORKLOADS, "fleet_member.py")
     members, procs = {}, []
@@ -1578,6 +1579,8 @@ def fleet_members(art):
         procs.append((tag, subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                             stderr=err), err))
         members[tag] = (itag, in_ns)
+        if on_half and i == FLEET_MEMBERS // 2:
+            on_half()
         time.sleep(0.5)
     for tag, p, err in procs:
         try:
@@ -1589,6 +1592,32 @@ def fleet_members(art):
         if p.returncode != 0:
             raise TestFail("fleet member %s exited with %s" % (tag, p.returncode))
     return members
+
+
+def check_pushes(jsonl, srv, members, recovered_at):
+    """Every push valid; every member's work pushed; profiles of the time
+    the server was down arrived after it recovered."""
+    problems = []
+    if srv.counts["invalid"]:
+        problems.append("%d pushes broke the ingest API (see %s)" % (srv.counts["invalid"], srv.invalid))
+    recs = pyroscope_receiver.read_jsonl(jsonl) if os.path.exists(jsonl) else []
+    if not recs:
+        return problems + ["no push arrived"]
+    pushed = set()
+    for r in recs:
+        pushed.update(re.findall(r"work_(m\d\d) ", r["body"]))
+        if r["labels"].get("host") != "testhost" or "pid" not in r["labels"]:
+            problems.append("push labels %s lack host=testhost or pid" % r["labels"])
+            break
+    missing = sorted(set(members) - pushed)
+    if missing:
+        problems.append("no push holds the work of %s" % ", ".join(missing))
+    late = [r for r in recs if r["until"] < recovered_at and r["time"] >= recovered_at]
+    if not srv.counts["down"]:
+        problems.append("the receiver was never asked while down")
+    if not late:
+        problems.append("no profile of the time the server was down arrived after it recovered")
+    return problems, len(recs), len(late)
 
 
 def check_fleet_dir(outdir, members):
@@ -1636,17 +1665,32 @@ def test_fleet(env):
     let go (its caches freed)."""
     art = env.artifacts("fleet")
     outdir = os.path.join(art, "out")
+    jsonl = os.path.join(art, "pushes.jsonl")
+    down = jsonl + ".down"
+    open(down, "w").close()     # the server fails until half the members ran
+    srv, _ = pyroscope_receiver.start(jsonl, quiet=True)
+    recovered = []
+
+    def recover():
+        os.unlink(down)
+        recovered.append(time.time())
+
     prof = Profiler(env.binary, ["--all", "--output-dir", outdir, "--interval", "2", "-F", "49",
-                                 "--host", "testhost"], art)
-    if not prof.wait_started(60):
-        prof.signal(signal.SIGTERM)
-        fail_if(["no start line: " + prof.finish(30).summary()], art)
+                                 "--host", "testhost", "--push",
+                                 "http://127.0.0.1:%d" % srv.server_address[1]], art)
     try:
-        members = fleet_members(art)
-        time.sleep(3)   # their last interval, and the grace before they are let go
+        if not prof.wait_started(60):
+            prof.signal(signal.SIGTERM)
+            fail_if(["no start line: " + prof.finish(30).summary()], art)
+        try:
+            members = fleet_members(art, recover)
+            time.sleep(3)   # their last interval, and the grace before they are let go
+        finally:
+            prof.signal(signal.SIGINT)
+            run = prof.finish(60)
     finally:
-        prof.signal(signal.SIGINT)
-        run = prof.finish(60)
+        srv.shutdown()
+        srv.server_close()
     problems = run.crash_problems()
     if run.rc != 0:
         problems.append("exit code %s (%s)" % (run.rc, run.summary()))
@@ -1658,10 +1702,13 @@ def test_fleet(env):
                         % (m.group(1), m.group(2), FLEET_MEMBERS))
     found, files = check_fleet_dir(outdir, members) if os.path.isdir(outdir) else (["no output dir"], 0)
     problems += found
+    pushed, npush, nlate = check_pushes(jsonl, srv, members, recovered[0] if recovered else 0)
+    problems += pushed
     fail_if(problems, art)
-    return ["%d members (%d in their own pid namespace) over %d interpreters: %d profiles; %s"
+    return ["%d members (%d in their own pid namespace) over %d interpreters: %d profiles; %s; "
+            "%d pushes, %d of them spooled while the server was down"
             % (len(members), sum(1 for v in members.values() if v[1]),
-               len(set(v[0] for v in members.values())), files, m.group(0))]
+               len(set(v[0] for v in members.values())), files, m.group(0), npush, nlate)]
 
 
 def test_subprocesses(env):
