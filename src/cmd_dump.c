@@ -6,6 +6,7 @@
  * unwind, symbolize and merge stages.
  */
 #include "attach.h"
+#include "cli.h"
 #include "commands.h"
 #include "pipeline.h"
 #include "snapshot.h"
@@ -56,17 +57,10 @@ static int dump_parse(int argc, char **argv, struct dump_options *o)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "p:vh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'p': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (end == optarg || *end || v <= 0 || v > INT_MAX) {
-				pp_err("--pid takes a process id, not '%s'", optarg);
+		case 'p':
+			if (cli_pid(optarg, &o->pid))
 				return -1;
-			}
-			o->pid = (pid_t)v;
 			break;
-		}
 		case OPT_NATIVE:
 			o->native = true;
 			break;
@@ -83,19 +77,10 @@ static int dump_parse(int argc, char **argv, struct dump_options *o)
 			dump_usage(stdout);
 			exit(0);
 		default:
-			pp_err("unknown or incomplete option '%s'; see pybpfprof dump --help", argv[optind - 1]);
-			return -1;
+			return cli_unknown(argv, optopt, "pybpfprof dump");
 		}
 	}
-	if (optind < argc) {
-		pp_err("unexpected argument '%s'; see pybpfprof dump --help", argv[optind]);
-		return -1;
-	}
-	if (!o->pid) {
-		pp_err("no target: give --pid PID; see pybpfprof dump --help");
-		return -1;
-	}
-	return 0;
+	return cli_finish(argc, argv, o->pid, "pybpfprof dump");
 }
 
 /* The merged stack of thread tid in p, or NULL. */

@@ -7,6 +7,7 @@
  * target's memory at each refresh.
  */
 #include "attach.h"
+#include "cli.h"
 #include "commands.h"
 #include "pipeline.h"
 #include "pywalk.h"
@@ -120,12 +121,8 @@ static int top_parse(int argc, char **argv, struct top_options *o)
 
 		switch (c) {
 		case 'p':
-			v = strtol(optarg, &end, 10);
-			if (end == optarg || *end || v <= 0 || v > INT_MAX) {
-				pp_err("--pid takes a process id, not '%s'", optarg);
+			if (cli_pid(optarg, &o->pid))
 				return -1;
-			}
-			o->pid = (pid_t)v;
 			break;
 		case 'F':
 			v = strtol(optarg, &end, 10);
@@ -158,19 +155,10 @@ static int top_parse(int argc, char **argv, struct top_options *o)
 			top_usage(stdout);
 			exit(0);
 		default:
-			pp_err("unknown or incomplete option '%s'; see pybpfprof top --help", argv[optind - 1]);
-			return -1;
+			return cli_unknown(argv, optopt, "pybpfprof top");
 		}
 	}
-	if (optind < argc) {
-		pp_err("unexpected argument '%s'; see pybpfprof top --help", argv[optind]);
-		return -1;
-	}
-	if (!o->pid) {
-		pp_err("no target: give --pid PID; see pybpfprof top --help");
-		return -1;
-	}
-	return 0;
+	return cli_finish(argc, argv, o->pid, "pybpfprof top");
 }
 
 /* What a frame counts as in the table; NULL for process and thread frames. */

@@ -5,6 +5,7 @@
  * pipeline (unwind, symbolize, merge, profile) -> out_folded.
  */
 #include "attach.h"
+#include "cli.h"
 #include "commands.h"
 #include "fleet.h"
 #include "push.h"
@@ -196,11 +197,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, "p:d:F:o:f:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_uint(optarg, INT_MAX, &v) || v == 0) {
-				pp_err("--pid takes a process id, not '%s'", optarg);
+			if (cli_pid(optarg, &o->pid))
 				return -1;
-			}
-			o->pid = (pid_t)v;
 			break;
 		case 'd': {
 			char *end;
@@ -322,11 +320,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			printf("pybpfprof %s\n", PP_VERSION);
 			exit(0);
 		default:
-			if (optopt && optopt < 256)
-				pp_err("unknown option '-%c'; see pybpfprof --help", optopt);
-			else
-				pp_err("unknown or incomplete option '%s'; see pybpfprof --help", argv[optind - 1]);
-			return -1;
+			return cli_unknown(argv, optopt, "pybpfprof");
 		}
 	}
 	if (optind < argc) {

@@ -1916,6 +1916,37 @@ def expect_clean_error(env, art, pid, extra_check=None):
     return ["stderr: " + run.stderr.strip()]
 
 
+def test_commands_bad_input(env):
+    """dump and top keep the error contract (exit 1, one line) on a
+    missing, a nonexistent and a non-Python target, and on bad options."""
+    art = env.artifacts("commands_bad_input")
+    problems, notes = [], []
+    sleeper = subprocess.Popen(["sleep", "120"])
+    other = str(sleeper.pid)
+    cases = [(["dump"], "no target"), (["top"], "no target"),
+             (["dump", "--pid", str(NONEXISTENT_PID)], "no process"),
+             (["top", "--pid", str(NONEXISTENT_PID)], "no process"),
+             (["dump", "--pid", other], "not a CPython"), (["top", "--pid", other], "not a CPython"),
+             (["top", "--pid", other, "--interval", "0"], "--interval"),
+             (["dump", "--pid", "x1"], "--pid takes"), (["dump", "--bogus"], "unknown"),
+             (["--all", "--pid", "1"], "exclude"), (["--subprocesses"], "--pid"),
+             (["--all", "--output-dir", "/proc/nonexistent/dir"], "output directory"),
+             (["--all", "--output", "x.folded", "--output-dir", "/tmp"], "exclude")]
+    try:
+        for i, (args, needle) in enumerate(cases):
+            run = run_profiler(env.binary, args, art, timeout=60, name="case%d" % i)
+            found = check_clean_error(run)
+            if not found and needle not in run.stderr:
+                found = ["stderr does not say %r: %r" % (needle, run.stderr.strip())]
+            problems += ["%s: %s" % (" ".join(args), p) for p in found]
+            notes.append(run.stderr.strip())
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    fail_if(problems, art)
+    return ["%d cases, e.g. %s" % (len(cases), notes[2])]
+
+
 def test_nonexistent_pid(env):
     return expect_clean_error(env, env.artifacts("nonexistent_pid"), NONEXISTENT_PID)
 
@@ -2072,6 +2103,7 @@ E2E_PER_INTERPRETER = [
 ]
 E2E_PER_BINARY = [
     ("bad_input.nonexistent_pid", test_nonexistent_pid),
+    ("bad_input.commands", test_commands_bad_input),
     ("bad_input.reaped_pid", test_reaped_pid),
     ("bad_input.not_cpython", test_not_cpython),
     ("bad_input.unsupported_version", test_unsupported_version),
