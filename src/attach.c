@@ -5,6 +5,9 @@
 
 #include <errno.h>
 #include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -87,4 +90,46 @@ int attach_python(pid_t pid, struct pp_target *t, struct pp_pyruntime *rt)
 		return -1;
 	}
 	return 0;
+}
+
+/* What is needed once the BPF program runs and the perf events are open:
+ * reading other processes (ptrace), their files (/proc/PID/root; map_files
+ * wants CAP_SYS_ADMIN) and writing output where root may. */
+static const int kept_caps[] = {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_SYS_ADMIN};
+
+static bool kept(int cap)
+{
+	for (size_t i = 0; i < PP_ARRAY_LEN(kept_caps); i++)
+		if (kept_caps[i] == cap)
+			return true;
+	return false;
+}
+
+void attach_drop_privileges(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {0};
+	char *text = pp_read_file("/proc/sys/kernel/cap_last_cap", 64, NULL);
+	int last = text ? atoi(text) : 40;
+
+	free(text);
+	/* The bounding set first: dropping from it needs CAP_SETPCAP, which
+	 * goes with the rest below. */
+	for (int cap = 0; cap <= last && cap < 64; cap++)
+		if (!kept(cap))
+			prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+	if (syscall(SYS_capget, &hdr, data) == 0) {
+		uint32_t mask[2] = {0, 0};
+
+		for (size_t i = 0; i < PP_ARRAY_LEN(kept_caps); i++)
+			mask[kept_caps[i] / 32] |= 1u << (kept_caps[i] % 32);
+		for (int i = 0; i < 2; i++) {
+			data[i].effective &= mask[i];
+			data[i].permitted &= mask[i];
+			data[i].inheritable = 0;
+		}
+		if (syscall(SYS_capset, &hdr, data))
+			pp_debug("could not drop capabilities: %s", strerror(errno));
+	}
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }

@@ -17,4 +17,8 @@ bool attach_privileged(void);
  * prints why and returns -1 with nothing left open. */
 int attach_python(pid_t pid, struct pp_target *t, struct pp_pyruntime *rt);
 
+/* Once the sampler is loaded and attached: keeps only the capabilities
+ * reading targets and writing output need, and no new privileges. */
+void attach_drop_privileges(void);
+
 #endif

@@ -531,6 +531,7 @@ int top_main(int argc, char **argv)
 		pp_err("cannot hand process %d to the BPF sampler", (int)t.pid);
 		goto out;
 	}
+	attach_drop_privileges();
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -563,6 +564,7 @@ int top_main(int argc, char **argv)
 			if (!redraw)
 				last_refresh = now;
 			sampler_counters(s, counters);
+			pipeline_check_maps(t.pl);
 			render(&t, elapsed, pipeline_stats(t.pl), counters[PP_C_RINGBUF_FULL]);
 			if (!target_alive(t.pid)) {
 				terminal_restore();

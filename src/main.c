@@ -550,7 +550,7 @@ int main(int argc, char **argv)
 	struct record_sink sink = {0};
 	uint64_t counters[PP_NCOUNTERS], start, last_check, start_unix_ns;
 	char why[512], comm[64] = "", host[128], *start_line = NULL, *title = NULL;
-	bool exited = false, periodic;
+	bool exited = false, execd = false, periodic;
 	double elapsed = 0;
 	int rc = 1;
 
@@ -643,6 +643,7 @@ int main(int argc, char **argv)
 		pp_err("process %d exited before sampling started", (int)o.pid);
 		goto fail;
 	}
+	attach_drop_privileges();
 	/* Said only now: from this line on, the target is being sampled. */
 	fputs(start_line, stderr);
 
@@ -667,6 +668,11 @@ int main(int argc, char **argv)
 			continue;
 		last_check = now;
 		progress(elapsed, o.seconds, pipeline_stats(pl)->samples, fleet ? fleet_nprocs(fleet) : 1, false);
+		pipeline_check_maps(pl);
+		if (!o.all && !o.subprocesses && target_execd(pipeline_target(pl, o.pid))) {
+			execd = true; /* not the program sampled any more */
+			break;
+		}
 		if (fleet) {
 			fleet_scan(fleet);
 			if (periodic)
@@ -690,6 +696,10 @@ int main(int argc, char **argv)
 		pp_err("%s", why);
 		goto done;
 	}
+	if (execd)
+		fprintf(stderr,
+			"pybpfprof: process %d (%s) exec'd another program after %.1f s; wrote what was sampled\n",
+			(int)o.pid, comm, elapsed);
 	print_summary(&o, pl, fleet, counters, sink.dropped, elapsed, exited, comm);
 	rc = 0;
 	goto done;

@@ -43,6 +43,7 @@ struct pp_procstate {
 	size_t nthreads, threads_cap;
 	struct tstate_thread *tstates;
 	size_t ntstates, tstates_cap;
+	uint64_t maps_hash; /* of /proc/PID/maps when last read */
 };
 
 struct pp_pipeline {
@@ -268,7 +269,7 @@ void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
 		end = unwind_sample(ps->unw, r.s, r.stack, pl->natives, PP_MAX_NATIVE, &nnative);
 		/* A PC in no module means new mappings (dlopen): look again. */
 		if (end == PP_UNWIND_TRUNCATED && nnative && !dwfl_addrmodule(dwfl, pl->natives[nnative - 1].pc) &&
-		    unwinder_refresh(ps->unw))
+		    unwinder_refresh(ps->unw, false))
 			end = unwind_sample(ps->unw, r.s, r.stack, pl->natives, PP_MAX_NATIVE, &nnative);
 	}
 	for (size_t i = 0; i < nnative; i++) {
@@ -392,4 +393,38 @@ struct pp_profile *pipeline_take_profile(struct pp_pipeline *pl)
 		ps->nthreads = 0;
 	}
 	return p;
+}
+
+/* A hash of the process's file mappings, 0 if they cannot be read. */
+static uint64_t maps_hash(pid_t pid)
+{
+	char path[64], *text;
+	size_t len;
+	uint64_t h;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	text = pp_read_file(path, 64 << 20, &len);
+	if (!text)
+		return 0;
+	h = pp_hash_bytes(text, len, 0);
+	free(text);
+	return h ? h : 1;
+}
+
+void pipeline_check_maps(struct pp_pipeline *pl)
+{
+	for (size_t i = 0; i < pl->nprocs; i++) {
+		struct pp_procstate *ps = pl->procs[i];
+		uint64_t h = maps_hash(ps->t.pid);
+
+		if (!h || h == ps->maps_hash)
+			continue;
+		if (ps->maps_hash) {
+			/* Cached symbols may name what was unmapped. */
+			unwinder_refresh(ps->unw, true);
+			symbolizer_forget_addresses(ps->sym);
+			pp_debug("process %d: its mappings changed; symbols reloaded", (int)ps->t.pid);
+		}
+		ps->maps_hash = h;
+	}
 }

@@ -387,6 +387,21 @@ static struct pp_symbol lookup(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t add
 	return r;
 }
 
+void symbolizer_forget_addresses(struct pp_symbolizer *s)
+{
+	memset(s->slots, 0, s->cap * sizeof(*s->slots));
+	s->len = 0;
+	/* The tables of modules no longer mapped go too: an address range
+	 * may now hold another file. */
+	for (size_t i = 0; i < s->nmods; i++) {
+		free(s->mods[i].path);
+		free(s->mods[i].build_id);
+		free(s->mods[i].syms);
+		free(s->mods[i].names);
+	}
+	s->nmods = 0;
+}
+
 struct pp_symbol symbolize_native(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t pc, bool exact)
 {
 	uint64_t addr = exact || pc == 0 ? pc : pc - 1;

@@ -27,6 +27,8 @@ struct pp_symbolizer;
  * PP_SYM_INTERP); eval_func: the name of its eval loop (PP_SYM_EVAL). */
 struct pp_symbolizer *symbolizer_new(const char *interp_path, const char *eval_func);
 void symbolizer_free(struct pp_symbolizer *s);
+/* Forgets what addresses meant: the mappings changed (dlclose, dlopen). */
+void symbolizer_forget_addresses(struct pp_symbolizer *s);
 /* Symbolizes a native PC; exact is false for return addresses (looked up at pc-1). */
 struct pp_symbol symbolize_native(struct pp_symbolizer *s, Dwfl *dwfl, uint64_t pc, bool exact);
 

@@ -244,3 +244,36 @@ void target_thread_name(pid_t pid, pid_t tid, char *out, size_t outlen)
 	snprintf(out, outlen, "%s", s);
 	free(s);
 }
+
+/* Where the executable's first mapping starts in maps, 0 if it is not mapped. */
+static uint64_t exe_start(const struct pp_target *t)
+{
+	for (size_t i = 0; i < t->nmaps; i++)
+		if (t->maps[i].path && strcmp(t->maps[i].path, t->exe) == 0)
+			return t->maps[i].start;
+	return 0;
+}
+
+bool target_execd(const struct pp_target *t)
+{
+	char path[64], buf[4096];
+	struct pp_target now = {.pid = t->pid};
+	ssize_t n;
+	bool moved;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)t->pid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n <= 0 || !t->exe)
+		return false; /* gone, or never known: not an exec */
+	buf[n] = '\0';
+	if (strcmp(buf, t->exe) != 0)
+		return true;
+	/* The same program exec'd again is loaded elsewhere (ASLR). */
+	if (target_read_maps(&now))
+		return false;
+	now.exe = t->exe;
+	moved = exe_start(&now) != exe_start(t);
+	now.exe = NULL;
+	target_close(&now);
+	return moved;
+}

@@ -30,6 +30,8 @@ int target_open(struct pp_target *t, pid_t pid);
 void target_close(struct pp_target *t);
 /* Re-reads /proc/PID/maps. */
 int target_read_maps(struct pp_target *t);
+/* Whether the process now runs another executable than at target_open. */
+bool target_execd(const struct pp_target *t);
 /* Whether the process still exists and is not a zombie. */
 bool target_alive(pid_t pid);
 /* The path under which we can open a file the process maps as path. The

@@ -160,9 +160,9 @@ void unwinder_free(struct pp_unwinder *u)
 	free(u);
 }
 
-bool unwinder_refresh(struct pp_unwinder *u)
+bool unwinder_refresh(struct pp_unwinder *u, bool force)
 {
-	if (pp_now_ns() - u->last_refresh_ns < 1000000000ULL)
+	if (!force && pp_now_ns() - u->last_refresh_ns < 1000000000ULL)
 		return false;
 	report_modules(u);
 	return true;

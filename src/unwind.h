@@ -34,9 +34,10 @@ struct pp_unwinder;
  * /proc/PID/root the files are read through. */
 struct pp_unwinder *unwinder_new(pid_t pid);
 void unwinder_free(struct pp_unwinder *u);
-/* Re-reads the process's mappings (after a dlopen), at most once a second;
- * true if it did. */
-bool unwinder_refresh(struct pp_unwinder *u);
+/* Re-reads the process's mappings (after a dlopen or dlclose), at most
+ * once a second unless forced; modules no longer mapped are dropped. True
+ * if it did. */
+bool unwinder_refresh(struct pp_unwinder *u, bool force);
 /* Unwinds one sample; stack points to s->stack_len bytes copied at s->stack_base. */
 enum pp_unwind_end unwind_sample(struct pp_unwinder *u, const struct pp_sample *s, const uint8_t *stack,
 				 struct pp_native_frame *out, size_t max, size_t *n);
