@@ -475,6 +475,7 @@ int pp_sample(struct bpf_perf_event_data *ctx)
 	if (stack_len > PP_STACK_MAX)
 		stack_len = PP_STACK_MAX;
 
+	b->s.map_gen = p->map_gen;
 	b->s.stack_base = b->s.regs[PP_REG_RSP];
 	b->s.stack_len = stack_len;
 	b->s.py_len = py_len;
@@ -485,5 +486,32 @@ int pp_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	if (bpf_ringbuf_output(&records, b, size, 0))
 		count(PP_C_RINGBUF_FULL);
+	return 0;
+}
+
+/* ---- unmapped files ---- */
+
+static long file_backed_cb(struct task_struct *task, struct vm_area_struct *vma, bool *file)
+{
+	*file = vma->vm_file != NULL;
+	return 0;
+}
+
+/*
+ * A followed process unmapping a file (dlclose) may soon map another at
+ * the same addresses: the count tells userspace, sample by sample, that
+ * the symbols it cached for those addresses may be stale.
+ */
+SEC("tracepoint/syscalls/sys_enter_munmap")
+int pp_munmap(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pp_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	bool file = false;
+
+	if (!p)
+		return 0;
+	if (bpf_find_vma(bpf_get_current_task_btf(), ctx->args[0], file_backed_cb, &file, 0) == 0 && file)
+		__sync_fetch_and_add(&p->map_gen, 1);
 	return 0;
 }

@@ -94,6 +94,7 @@ struct pp_proc {
 	__u64 runtime; /* address of _PyRuntime */
 	__u64 pidns_dev; /* the target's pid namespace, for bpf_get_ns_current_pid_tgid */
 	__u64 pidns_ino;
+	__u64 map_gen; /* file mappings unmapped so far (BPF counts them; dlclose) */
 	struct pp_offsets off;
 };
 
@@ -135,6 +136,7 @@ struct pp_sample {
 	__u16 py_len;
 	__u32 flags;
 	__u32 cpu;
+	__u64 map_gen; /* the process's pp_proc.map_gen when sampled */
 	__u64 kstack[PP_MAX_KSTACK];
 };
 

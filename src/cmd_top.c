@@ -564,7 +564,8 @@ int top_main(int argc, char **argv)
 			if (!redraw)
 				last_refresh = now;
 			sampler_counters(s, counters);
-			pipeline_check_maps(t.pl);
+			if (!sampler_tracks_unmaps(s))
+				pipeline_check_maps(t.pl);
 			render(&t, elapsed, pipeline_stats(t.pl), counters[PP_C_RINGBUF_FULL]);
 			if (!target_alive(t.pid)) {
 				terminal_restore();

@@ -668,7 +668,8 @@ int main(int argc, char **argv)
 			continue;
 		last_check = now;
 		progress(elapsed, o.seconds, pipeline_stats(pl)->samples, fleet ? fleet_nprocs(fleet) : 1, false);
-		pipeline_check_maps(pl);
+		if (!sampler_tracks_unmaps(s))
+			pipeline_check_maps(pl);
 		if (!o.all && !o.subprocesses && target_execd(pipeline_target(pl, o.pid))) {
 			execd = true; /* not the program sampled any more */
 			break;

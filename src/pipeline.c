@@ -43,7 +43,8 @@ struct pp_procstate {
 	size_t nthreads, threads_cap;
 	struct tstate_thread *tstates;
 	size_t ntstates, tstates_cap;
-	uint64_t maps_hash; /* of /proc/PID/maps when last read */
+	uint64_t maps_hash; /* of its file mappings when last read */
+	uint64_t map_gen; /* the records' map_gen when last seen */
 };
 
 struct pp_pipeline {
@@ -225,6 +226,13 @@ static void note_tstate(struct pp_procstate *ps, uint64_t tstate, uint32_t tid)
 	ps->tstates[ps->ntstates++] = (struct tstate_thread){.tstate = tstate, .tid = tid};
 }
 
+static void reload_mappings(struct pp_procstate *ps)
+{
+	unwinder_refresh(ps->unw, true);
+	symbolizer_forget_addresses(ps->sym);
+	pp_debug("process %d: its file mappings changed; symbols reloaded", (int)ps->t.pid);
+}
+
 static uint32_t native_frame(struct pp_pipeline *pl, const struct pp_symbol *sym)
 {
 	if (!sym->module)
@@ -258,6 +266,12 @@ void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
 		return;
 	}
 	pl->stats.samples++;
+	if (r.s->map_gen != ps->map_gen) {
+		/* A file was unmapped since (dlclose): what its addresses meant
+		 * may have changed before this sample. */
+		ps->map_gen = r.s->map_gen;
+		reload_mappings(ps);
+	}
 	if (r.s->tstate)
 		note_tstate(ps, r.s->tstate, r.s->tid);
 	pl->stats.stack_bytes += r.s->stack_len;
@@ -395,18 +409,20 @@ struct pp_profile *pipeline_take_profile(struct pp_pipeline *pl)
 	return p;
 }
 
-/* A hash of the process's file mappings, 0 if they cannot be read. */
+/* A hash of the process's file mappings (anonymous ones come and go with
+ * every large allocation), 0 if they cannot be read. */
 static uint64_t maps_hash(pid_t pid)
 {
-	char path[64], *text;
-	size_t len;
-	uint64_t h;
+	char path[64], *text, *line, *save = NULL;
+	uint64_t h = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	text = pp_read_file(path, 64 << 20, &len);
+	text = pp_read_file(path, 64 << 20, NULL);
 	if (!text)
 		return 0;
-	h = pp_hash_bytes(text, len, 0);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (strchr(line, '/'))
+			h = pp_hash_bytes(line, strlen(line), h);
 	free(text);
 	return h ? h : 1;
 }
@@ -419,12 +435,8 @@ void pipeline_check_maps(struct pp_pipeline *pl)
 
 		if (!h || h == ps->maps_hash)
 			continue;
-		if (ps->maps_hash) {
-			/* Cached symbols may name what was unmapped. */
-			unwinder_refresh(ps->unw, true);
-			symbolizer_forget_addresses(ps->sym);
-			pp_debug("process %d: its mappings changed; symbols reloaded", (int)ps->t.pid);
-		}
+		if (ps->maps_hash)
+			reload_mappings(ps); /* cached symbols may name what was unmapped */
 		ps->maps_hash = h;
 	}
 }

@@ -42,8 +42,10 @@ int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_
 /* Stops following pid and frees its caches (unwinder, symbols, code objects). */
 void pipeline_remove_process(struct pp_pipeline *pl, pid_t pid);
 bool pipeline_follows(const struct pp_pipeline *pl, pid_t pid);
-/* Re-reads the mappings of the processes whose mappings changed (a
- * library loaded or unloaded); call about once a second. */
+/* Re-reads the mappings of the processes whose file mappings changed (a
+ * library loaded or unloaded); call about once a second when the sampler
+ * does not count unmappings (sampler_tracks_unmaps), which records carry
+ * and pipeline_sample follows sample by sample. */
 void pipeline_check_maps(struct pp_pipeline *pl);
 /* Turns one ring-buffer record into a stack of the profile. */
 void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size);

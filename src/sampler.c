@@ -18,6 +18,7 @@ struct pp_sampler {
 	struct sampler_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link **links;
+	struct bpf_link *munmap_link;
 	int ncpus;
 	pp_record_fn on_record;
 	void *ctx;
@@ -111,6 +112,11 @@ struct pp_sampler *sampler_open(const struct pp_sampler_opts *o, char *why, size
 		snprintf(why, whylen, "no online CPU to sample");
 		goto fail;
 	}
+	/* Without it (no tracefs), changed mappings are noticed by a look at
+	 * /proc/PID/maps once a second instead. */
+	s->munmap_link = bpf_program__attach(s->skel->progs.pp_munmap);
+	if (!s->munmap_link)
+		pp_debug("no munmap tracepoint (%s): library unloads are noticed within a second", strerror(errno));
 	return s;
 fail:
 	sampler_close(s);
@@ -173,7 +179,13 @@ void sampler_close(struct pp_sampler *s)
 			bpf_link__destroy(s->links[cpu]);
 		free(s->links);
 	}
+	bpf_link__destroy(s->munmap_link);
 	ring_buffer__free(s->rb);
 	sampler_bpf__destroy(s->skel);
 	free(s);
+}
+
+bool sampler_tracks_unmaps(const struct pp_sampler *s)
+{
+	return s->munmap_link != NULL;
 }

@@ -6,6 +6,7 @@
 
 #include "pybpfprof.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -35,5 +36,7 @@ int sampler_poll(struct pp_sampler *s, int timeout_ms);
 void sampler_stop(struct pp_sampler *s);
 void sampler_counters(struct pp_sampler *s, uint64_t out[PP_NCOUNTERS]);
 void sampler_close(struct pp_sampler *s);
+/* Whether records count the file unmappings of their process (map_gen). */
+bool sampler_tracks_unmaps(const struct pp_sampler *s);
 
 #endif

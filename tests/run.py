@@ -1806,6 +1806,273 @@ def test_container(env):
     return ["%d of %d samples whole, %d in the contained work function" % (total(whole), n, total(work))]
 
 
+FAULT_PYTHON = "/usr/bin/python3.11"
+
+
+def fault_python():
+    if not os.access(FAULT_PYTHON, os.X_OK):
+        raise TestSkip("%s not found" % FAULT_PYTHON)
+    return FAULT_PYTHON
+
+
+def with_python(env):
+    """env with Debian's python3.11 and the test extension built for it,
+    for the tests that need one interpreter, not each."""
+    python = fault_python()
+    return Env(env.workdir, env.seconds, "debian-3.11", python, build_ext("debian-3.11", python),
+               env.binary, env.bin_tag, python_version(python))
+
+
+def drain_info(wl):
+    """Info lines a workload printed after READY."""
+    while True:
+        try:
+            _, line = wl.lines.get(timeout=0.5)
+        except queue.Empty:
+            return
+        if line is None:
+            return
+        m = INFO_LINE_RE.match(line)
+        if m:
+            wl.info[m.group(1).lower()] = json.loads(m.group(2))
+
+
+def test_fault_kill(env):
+    """The target is SIGKILLed mid-run: what was sampled is written, exit 0."""
+    env = with_python(env)
+    art = env.artifacts("fault_kill")
+    wl = env.workload("threads.py", [], art)
+    wl.wait_ready()
+    out = os.path.join(art, "profile.folded")
+    prof = Profiler(env.binary, profile_args(wl.pid, 20, DEFAULT_FREQUENCY, out), art)
+    prof.wait_started(60)
+    time.sleep(1.5)
+    wl.proc.kill()
+    run = prof.finish(60)
+    wl.terminate()
+    problems = run.crash_problems()
+    if run.rc != 0 or "exited after" not in run.stderr:
+        problems.append("expected exit 0 saying the process exited: " + run.summary())
+    if run.elapsed > 10:
+        problems.append("took %.1f s after the kill" % run.elapsed)
+    p, stacks = check_profile_text(read_output(out), wl.pid, min_samples=50) if os.path.exists(out) \
+        else (["no profile written"], [])
+    problems += p
+    fail_if(problems, art)
+    return ["%d samples written, ended %.1f s after start" % (total(stacks), run.elapsed)]
+
+
+def test_fault_stop(env):
+    """The target is SIGSTOPped for most of the run: no hang, the run ends
+    on time with what was sampled."""
+    env = with_python(env)
+    art = env.artifacts("fault_stop")
+    wl = env.workload("threads.py", [], art)
+    try:
+        wl.wait_ready()
+        out = os.path.join(art, "profile.folded")
+        prof = Profiler(env.binary, profile_args(wl.pid, 4, DEFAULT_FREQUENCY, out), art)
+        prof.wait_started(60)
+        time.sleep(1)
+        os.kill(wl.pid, signal.SIGSTOP)
+        run = prof.finish(60)
+    finally:
+        if not wl.exited.is_set():
+            os.kill(wl.pid, signal.SIGCONT)
+        wl.terminate()
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    if run.elapsed > 12:
+        problems.append("took %.1f s for a 4 s run" % run.elapsed)
+    p, stacks = check_profile_text(read_output(out), wl.pid, min_samples=20) if os.path.exists(out) \
+        else (["no profile written"], [])
+    fail_if(problems + p, art)
+    return ["%d samples, %.1f s" % (total(stacks), run.elapsed)]
+
+
+def test_fault_exec(env):
+    """The target execs another program mid-run: the run ends, saying so,
+    with the Python samples from before; nothing of the new program is
+    read with the old layout."""
+    art = env.artifacts("fault_exec")
+    wl = Workload(fault_python(), [os.path.join(WORKLOADS, "faults.py"), "exec"], None, art)
+    try:
+        wl.wait_ready()
+        out = os.path.join(art, "profile.folded")
+        run = run_profiler(env.binary, profile_args(wl.pid, 20, DEFAULT_FREQUENCY, out), art, timeout=60)
+    finally:
+        wl.terminate()
+    problems = run.crash_problems()
+    if run.rc != 0 or "exec'd another program" not in run.stderr:
+        problems.append("expected exit 0 saying the process exec'd: " + run.summary())
+    if run.elapsed > 10:
+        problems.append("took %.1f s" % run.elapsed)
+    p, stacks = check_profile_text(read_output(out), wl.pid, min_samples=50) if os.path.exists(out) \
+        else (["no profile written"], [])
+    problems += p
+    if not any(has_py(s, "before_exec") for s in stacks):
+        problems.append("no sample of before_exec")
+    fail_if(problems, art)
+    return ["%d samples, ended %.1f s after start" % (total(stacks), run.elapsed)]
+
+
+def build_spinlibs(art):
+    libs = []
+    for name in ("a", "b"):
+        path = os.path.join(art, "libspin_%s.so" % name)
+        p = subprocess.run(["cc", "-O2", "-g", "-fPIC", "-shared", "-DNAME=" + name, "-o", path,
+                            os.path.join(TESTS, "ext", "spinlib.c")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if p.returncode:
+            raise TestFail("building spinlib: " + p.stdout.decode()[-300:])
+        libs.append(path)
+    return libs
+
+
+def test_fault_dlclose(env):
+    """A library is unloaded mid-run and another loaded in its place: no
+    sample names a function of the unloaded one after it is gone."""
+    art = env.artifacts("fault_dlclose")
+    liba, libb = build_spinlibs(art)
+    wl = Workload(fault_python(), [os.path.join(WORKLOADS, "faults.py"), "dlclose", liba, libb], None, art)
+    try:
+        wl.wait_ready()
+        out = os.path.join(art, "profile.folded")
+        run = run_profiler(env.binary, profile_args(wl.pid, 20, 499, out), art, timeout=60)
+        drain_info(wl)
+    finally:
+        wl.terminate()
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    fail_if(problems, art)
+    stacks = parse_folded(read_output(out))
+    under_b = [s for s in stacks if has_py(s, "call_b")]
+    under_a = [s for s in stacks if has_py(s, "call_a")]
+    wrong = [s for s in under_b if has_native(s, "spin_a")] + [s for s in under_a if has_native(s, "spin_b")]
+    if wrong:
+        problems.append("%d samples name the other library's function:%s" % (total(wrong), example(wrong)))
+    if total([s for s in under_b if has_native(s, "spin_b")]) < 0.5 * max(1, total(under_b)) or not under_b:
+        problems.append("spin_b missing under call_b (%d samples there)" % total(under_b))
+    if not any(has_native(s, "spin_a") for s in under_a):
+        problems.append("spin_a missing under call_a")
+    addrs = wl.info.get("addrs") or {}
+    fail_if(problems, art)
+    return ["%d samples in a, %d in b; b loaded %s" % (total(under_a), total(under_b),
+            "at a's address" if addrs.get("a") == addrs.get("b") else "elsewhere")]
+
+
+def test_fault_disk_full(env):
+    """The output file system fills up: exit 1 with one line saying so,
+    and no file (neither the profile nor its temporary) left behind."""
+    env = with_python(env)
+    art = env.artifacts("fault_disk_full")
+    small = os.path.join(art, "small")
+    os.makedirs(small)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", small]).returncode:
+        raise TestSkip("cannot mount a tmpfs")
+    try:
+        with env.workload("threads.py", [], art) as wl:
+            wl.wait_ready()
+            out = os.path.join(small, "profile.svg")
+            run = run_profiler(env.binary, profile_args(wl.pid, 2, 999, out), art, timeout=60)
+        left = os.listdir(small)
+    finally:
+        subprocess.run(["umount", small])
+    # Sampling started (its start line), then writing failed: the last line says why.
+    problems = run.crash_problems()
+    if run.rc != 1:
+        problems.append("exit code %s, expected 1" % run.rc)
+    if "No space left" not in run.stderr.strip().split("\n")[-1]:
+        problems.append("the last stderr line does not say the disk is full: %r" % run.stderr.strip())
+    if left:
+        problems.append("files left behind: %s" % left)
+    fail_if(problems, art)
+    return ["stderr: " + run.stderr.strip().split("\n")[-1]]
+
+
+def test_fault_sigpipe(env):
+    """Profile piped into a reader that is gone before it is written: no
+    death by SIGPIPE, but one line saying the pipe broke, and exit 1."""
+    env = with_python(env)
+    art = env.artifacts("fault_sigpipe")
+    with env.workload("threads.py", [], art) as wl:
+        wl.wait_ready()
+        cmd = "%s --pid %d -d 2 | true; echo RC=${PIPESTATUS[0]}" % (env.binary, wl.pid)
+        p = subprocess.run(["bash", "-c", cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    out, err = p.stdout.decode(), p.stderr.decode()
+    m = re.search(r"RC=(\d+)", out)
+    problems = []
+    rc = int(m.group(1)) if m else None
+    if rc != 1:
+        problems.append("exit code %s, expected 1 (141 is death by SIGPIPE); stderr %r" % (rc, err[-300:]))
+    if "Broken pipe" not in err:
+        problems.append("stderr does not say the pipe broke: %r" % err[-300:])
+    for marker in ("AddressSanitizer", "runtime error:"):
+        if marker in err:
+            problems.append("sanitizer report")
+    fail_if(problems, art)
+    return ["exit %s: %s" % (rc, err.strip().split("\n")[-1])]
+
+
+def test_security_privileges(env):
+    """Once sampling, the profiler holds only the capabilities it needs
+    (no CAP_BPF, CAP_PERFMON, CAP_SYS_MODULE, CAP_SETUID...), no new
+    privileges, and no BPF object pinned."""
+    env = with_python(env)
+    art = env.artifacts("security_privileges")
+    with env.workload("threads.py", [], art) as wl:
+        wl.wait_ready()
+        prof = Profiler(env.binary, profile_args(wl.pid, 3, DEFAULT_FREQUENCY, os.path.join(art, "p.folded")),
+                        art)
+        prof.wait_started(60)
+        time.sleep(0.5)
+        with open("/proc/%d/status" % prof.proc.pid) as f:
+            status = dict(l.split(":", 1) for l in f.read().split("\n") if ":" in l)
+        run = prof.finish(60)
+    problems = run.crash_problems()
+    eff = int(status.get("CapEff", "0").strip(), 16)
+    bnd = int(status.get("CapBnd", "0").strip(), 16)
+    allowed = (1 << 1) | (1 << 2) | (1 << 19) | (1 << 21)   # DAC_OVERRIDE, DAC_READ_SEARCH, SYS_PTRACE, SYS_ADMIN
+    if eff & ~allowed or bnd & ~allowed:
+        problems.append("capabilities left: effective %x, bounding %x (allowed %x)" % (eff, bnd, allowed))
+    if status.get("NoNewPrivs", "").strip() != "1":
+        problems.append("NoNewPrivs is not set")
+    pinned = []
+    for root, dirs, files in os.walk("/sys/fs/bpf"):
+        pinned += [os.path.join(root, f) for f in files if "pp_" in f or "sampler" in f]
+    if pinned:
+        problems.append("BPF objects pinned: %s" % pinned)
+    if run.rc != 0:
+        problems.append("exit code %s" % run.rc)
+    fail_if(problems, art)
+    return ["CapEff %x, CapBnd %x, NoNewPrivs 1" % (eff, bnd)]
+
+
+def test_security_symlink(env):
+    """An output path that is a symlink planted to another file: the link
+    is replaced by the profile, the file it pointed to is untouched."""
+    env = with_python(env)
+    art = env.artifacts("security_symlink")
+    victim = os.path.join(art, "victim")
+    with open(victim, "w") as f:
+        f.write("precious\n")
+    out = os.path.join(art, "profile.folded")
+    os.symlink(victim, out)
+    with env.workload("threads.py", [], art) as wl:
+        wl.wait_ready()
+        run = run_profiler(env.binary, profile_args(wl.pid, 1, DEFAULT_FREQUENCY, out), art, timeout=60)
+    problems = run.crash_problems()
+    with open(victim) as f:
+        if f.read() != "precious\n":
+            problems.append("the symlink's target was overwritten")
+    if os.path.islink(out) or not os.path.isfile(out):
+        problems.append("the profile did not replace the symlink")
+    fail_if(problems, art)
+    return ["symlink replaced, its target untouched"]
+
+
 def test_no_privileges(env):
     """Without root or the capabilities: one line that says so, exit 1."""
     art = env.artifacts("no_privileges")
@@ -2115,6 +2382,14 @@ E2E_PER_BINARY = [
     ("fleet", test_fleet),
     ("subprocesses", test_subprocesses),
     ("container", test_container),
+    ("fault.kill", test_fault_kill),
+    ("fault.stop", test_fault_stop),
+    ("fault.exec", test_fault_exec),
+    ("fault.dlclose", test_fault_dlclose),
+    ("fault.disk_full", test_fault_disk_full),
+    ("fault.sigpipe", test_fault_sigpipe),
+    ("security.privileges", test_security_privileges),
+    ("security.symlink", test_security_symlink),
 ]
 
 
