@@ -225,8 +225,13 @@ static __always_inline int emit_frame(struct walk_ctx *c)
 	} else if (read_u64(&instr, c->frame + o->frame_instr)) {
 		return -1;
 	}
-	if (code && o->code_tag >= 0 && read_u64(&tag, code + o->code_tag))
-		return -1;
+	if (code && o->code_tag >= 0) {
+		__u64 name = 0;
+
+		if (read_u64(&tag, code + o->code_tag) || read_u64(&name, code + o->code_name))
+			return -1;
+		tag ^= name;
+	}
 	return emit(c, code, instr, tag);
 }
 

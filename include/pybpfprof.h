@@ -81,7 +81,9 @@ struct pp_offsets {
 	__s16 frame_instr; /* f_lasti (int) or prev_instr / instr_ptr (pointer) */
 	__s16 frame_is_entry; /* 3.11 */
 	__s16 frame_owner; /* 3.12+ */
-	__s16 code_tag; /* 8 bytes of the code object that identify it */
+	__s16 code_tag; /* 8 bytes of the code object that identify it... */
+	__s16 code_name; /* ...XORed with its name's address: a freed code object replaced by one of the
+			    same shape at the same address is told apart */
 	__u8 instr_size; /* 4 (f_lasti) or 8 (pointer) */
 	__u8 tid_kind; /* enum pp_tid_kind */
 	__u8 walk_kind; /* enum pp_walk_kind */

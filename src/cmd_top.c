@@ -508,8 +508,7 @@ int top_main(int argc, char **argv)
 	t.pid = tg.pid;
 	t.cmdline = pp_xstrdup(tg.cmdline);
 	snprintf(t.version, sizeof(t.version), "%s", rt.version);
-	proc = (struct pp_proc){
-		.runtime = rt.runtime, .pidns_dev = tg.pidns_dev, .pidns_ino = tg.pidns_ino, .off = rt.layout->bpf};
+	proc = pyruntime_proc(&tg, &rt);
 	t.pl = pipeline_new(&(struct pp_pipeline_opts){.show_interp = t.o.interp_frames});
 	if (pipeline_add_process(t.pl, &tg, &rt)) {
 		pp_err("cannot read the mappings of process %d: it may have exited", (int)t.pid);

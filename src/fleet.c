@@ -205,8 +205,7 @@ static enum pp_verdict try_attach(struct pp_fleet *f, pid_t pid)
 		target_close(&t);
 		return PP_RETRY;
 	}
-	proc = (struct pp_proc){
-		.runtime = rt.runtime, .pidns_dev = t.pidns_dev, .pidns_ino = t.pidns_ino, .off = rt.layout->bpf};
+	proc = pyruntime_proc(&t, &rt);
 	remember(f, &t, &rt);
 	if (pipeline_add_process(f->pl, &t, &rt)) {
 		f->nprocs--;

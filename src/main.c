@@ -394,16 +394,6 @@ static int on_record(void *ctx, const void *data, size_t size)
 	return !sink->deadline_ns && now > sink->round_end_ns;
 }
 
-static struct pp_proc proc_config(const struct pp_target *t, const struct pp_pyruntime *rt)
-{
-	return (struct pp_proc){
-		.runtime = rt->runtime,
-		.pidns_dev = t->pidns_dev,
-		.pidns_ino = t->pidns_ino,
-		.off = rt->layout->bpf,
-	};
-}
-
 /* On a terminal, one line rewritten every second; in a log, a line every 10 s. */
 static void progress(double elapsed, double total, uint64_t samples, size_t nprocs, bool final)
 {
@@ -579,7 +569,7 @@ int main(int argc, char **argv)
 	} else {
 		if (attach_python(o.pid, &t, &rt))
 			goto fail;
-		proc = proc_config(&t, &rt);
+		proc = pyruntime_proc(&t, &rt);
 		snprintf(comm, sizeof(comm), "%s", t.comm);
 		title = pp_xasprintf("%s (%d): %s", t.comm, (int)t.pid, t.cmdline);
 		start_line = pp_xasprintf("pybpfprof: sampling PID %d (%s)%s at %u Hz: Python %s, runtime in %s\n",

@@ -183,6 +183,10 @@ static uint32_t py_frame(struct pp_pipeline *pl, struct pp_procstate *ps, const 
 		return pl->m_unknown; /* not cached: the object may be readable later */
 	}
 	line = pycode_line(ps->codes, code, f->instr);
+	if (line == PP_LINE_NOT_THIS_CODE) {
+		*bad = true;
+		return pl->m_unknown; /* never another function's name */
+	}
 	id = profile_intern_frame(pl->profile, &(struct pp_frame){.kind = PP_FRAME_PYTHON,
 								  .name = code->name,
 								  .file = code->filename,

@@ -9,6 +9,7 @@
 
 #define PP_MAX_NAME	 1024
 #define PP_OB_TYPE	 8 /* PyObject.ob_type */
+#define PP_OB_SIZE	 16 /* PyVarObject.ob_size */
 #define PP_MAX_LINETABLE (1 << 20)
 
 struct pp_pycode_cache {
@@ -229,14 +230,22 @@ static struct pp_pycode *code_read(struct pp_pycode_cache *c, uint64_t addr)
 
 	if (l->code_size > sizeof(buf) || procmem_read(c->pid, addr, buf, l->code_size))
 		return NULL;
-	/* Whatever the frame pointed at, it must be a code object. */
+	/* Whatever the frame pointed at, it must be a code object, and a live
+	 * one: a freed object keeps its type and fields but for the first
+	 * word, which the allocator's free list overwrites with a pointer
+	 * (its names may already be other strings). A reference count, even
+	 * an immortal one, stays below 2^32. */
 	if (c->code_type && read_ptr(buf, PP_OB_TYPE) != c->code_type)
+		return NULL;
+	if (read_ptr(buf, 0) == 0 || read_ptr(buf, 0) >= (1ULL << 32))
 		return NULL;
 	e = pp_xcalloc(1, sizeof(*e));
 	e->addr = addr;
-	if (l->bpf.code_tag >= 0)
-		e->tag = read_ptr(buf, l->bpf.code_tag);
+	if (l->bpf.code_tag >= 0) /* as the frame walks compute it (pyruntime_proc) */
+		e->tag = read_ptr(buf, l->bpf.code_tag) ^ read_ptr(buf, l->co_name);
 	e->firstlineno = read_i32(buf, l->co_firstlineno);
+	if (l->instr_kind == PP_INSTR_PTR_ADAPTIVE)
+		e->ncodeunits = read_ptr(buf, PP_OB_SIZE); /* a PyVarObject of code units */
 	if (l->co_qualname >= 0)
 		e->name = pystr_read(c->pid, l, read_ptr(buf, l->co_qualname), PP_MAX_NAME);
 	if (!e->name)
@@ -318,6 +327,10 @@ int pycode_line(const struct pp_pycode_cache *c, const struct pp_pycode *code, u
 		break;
 	case PP_INSTR_PTR_ADAPTIVE:
 		pos = ((int64_t)instr - (int64_t)(code->addr + (uint64_t)l->co_code_adaptive)) / 2;
+		/* The frame ran other bytecode than this object's: another code
+		 * object took the freed one's place. */
+		if (pos < -1 || (uint64_t)(pos + 1) > code->ncodeunits)
+			return PP_LINE_NOT_THIS_CODE;
 		break;
 	default:
 		return -1;

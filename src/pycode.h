@@ -17,6 +17,7 @@ struct pp_pycode {
 	int firstlineno;
 	uint8_t *linetable;
 	size_t linetable_len;
+	uint64_t ncodeunits; /* 3.11+: bytecode length, to check frames' instruction pointers */
 };
 
 struct pp_pycode_cache;
@@ -26,7 +27,10 @@ struct pp_pycode_cache *pycode_cache_new(pid_t pid, const struct pp_layout *layo
 void pycode_cache_free(struct pp_pycode_cache *c);
 /* The code object at addr whose tag word is tag; NULL if it cannot be read. */
 const struct pp_pycode *pycode_get(struct pp_pycode_cache *c, uint64_t addr, uint64_t tag);
-/* The line being executed for the frame's instruction field; -1 if unknown. */
+/* The line being executed for the frame's instruction field; -1 if
+ * unknown, PP_LINE_NOT_THIS_CODE if the instruction lies outside the
+ * object's bytecode (the frame's code object was replaced). */
+#define PP_LINE_NOT_THIS_CODE (-2)
 int pycode_line(const struct pp_pycode_cache *c, const struct pp_pycode *code, uint64_t instr);
 
 /* Reads a str object into a NUL-terminated UTF-8 string (at most max code

@@ -223,3 +223,12 @@ void pyruntime_move(struct pp_pyruntime *dst, struct pp_pyruntime *src)
 		dst->layout = &dst->own_layout;
 	memset(src, 0, sizeof(*src));
 }
+
+struct pp_proc pyruntime_proc(const struct pp_target *t, const struct pp_pyruntime *rt)
+{
+	struct pp_proc p = {
+		.runtime = rt->runtime, .pidns_dev = t->pidns_dev, .pidns_ino = t->pidns_ino, .off = rt->layout->bpf};
+
+	p.off.code_name = rt->layout->co_name;
+	return p;
+}

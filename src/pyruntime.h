@@ -33,6 +33,9 @@ enum pp_runtime_error {
 /* Finds the runtime of target t. On error, why holds one line for people. */
 enum pp_runtime_error pyruntime_find(const struct pp_target *t, struct pp_pyruntime *rt, char *why, size_t whylen);
 void pyruntime_free(struct pp_pyruntime *rt);
+/* What the BPF sampler (and the userspace walk) needs of this process:
+ * where the runtime is, the pid namespace, the walk's offsets. */
+struct pp_proc pyruntime_proc(const struct pp_target *t, const struct pp_pyruntime *rt);
 /* Moves *src to *dst (layout included, when it is src's own); src is left empty. */
 void pyruntime_move(struct pp_pyruntime *dst, struct pp_pyruntime *src);
 

@@ -93,8 +93,14 @@ static int emit_frame(struct walk *w)
 	} else if (read_u64(w->pid, w->frame + (uint64_t)o->frame_instr, &instr)) {
 		return -1;
 	}
-	if (code && o->code_tag >= 0 && read_u64(w->pid, code + (uint64_t)o->code_tag, &tag))
-		return -1;
+	if (code && o->code_tag >= 0) {
+		uint64_t name;
+
+		if (read_u64(w->pid, code + (uint64_t)o->code_tag, &tag) ||
+		    read_u64(w->pid, code + (uint64_t)o->code_name, &name))
+			return -1;
+		tag ^= name;
+	}
 	return emit(w, code, instr, tag);
 }
 

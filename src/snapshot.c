@@ -144,7 +144,8 @@ static uint64_t stack_end(const struct pp_target *t, uint64_t sp, uint32_t *flag
 static void capture(const struct pp_target *t, const struct pp_pyruntime *rt, struct pp_thread_snap *th,
 		    const uint64_t *holders, int nholders, struct pp_pyframe *py)
 {
-	const struct pp_offsets *o = &rt->layout->bpf;
+	const struct pp_proc proc = pyruntime_proc(t, rt);
+	const struct pp_offsets *o = &proc.off;
 	struct user_regs_struct regs;
 	struct pp_sample s = {0};
 	uint64_t key, end;

@@ -2073,6 +2073,151 @@ def test_security_symlink(env):
     return ["symlink replaced, its target untouched"]
 
 
+def proc_rss_kb(pid, key="VmRSS"):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def process_cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+
+
+LOST_RE = re.compile(r"lost: (\d+) \(ring buffer full\)")
+
+
+def test_overload(env):
+    """1000 Hz on a 64-thread busy target, with a 1 MB ring buffer and the
+    profiler stopped for 1.5 s mid-run: the overflow is counted and
+    reported, the target keeps running meanwhile, memory stays bounded."""
+    env = with_python(env)
+    art = env.artifacts("overload")
+    out = os.path.join(art, "profile.folded")
+    peak = 0
+    with env.workload("overload.py", [], art) as wl:
+        wl.wait_ready()
+        prof = Profiler(env.binary, profile_args(wl.pid, 6, 1000, out) + ["--ringbuf-size", "1"], art)
+        prof.wait_started(60)
+        time.sleep(1.5)
+        os.kill(prof.proc.pid, signal.SIGSTOP)
+        cpu0 = process_cpu_seconds(wl.pid)
+        time.sleep(1.5)
+        cpu1 = process_cpu_seconds(wl.pid)
+        os.kill(prof.proc.pid, signal.SIGCONT)
+        while prof.proc.poll() is None:
+            peak = max(peak, proc_rss_kb(prof.proc.pid) or 0)
+            time.sleep(0.2)
+        run = prof.finish(60)
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    m = LOST_RE.search(run.stderr)
+    lost = int(m.group(1)) if m else None
+    if not lost:
+        problems.append("no ring-buffer overflow reported: %s" % run.summary())
+    if cpu1 - cpu0 < 0.5 * 1.5:
+        problems.append("the target used %.2f CPU s in 1.5 s while the profiler was stopped" % (cpu1 - cpu0))
+    limit_mb = 2048 if "asan" in env.bin_tag else 300
+    if peak > limit_mb * 1024:
+        problems.append("profiler RSS reached %.0f MB (limit %d)" % (peak / 1024.0, limit_mb))
+    p, stacks = check_profile_text(read_output(out), wl.pid, min_samples=100) if os.path.exists(out) \
+        else (["no profile"], [])
+    fail_if(problems + p, art)
+    return ["%d samples kept, %d lost (ring buffer full); target used %.2f CPU s in the 1.5 s stop; "
+            "profiler peak RSS %.0f MB" % (total(stacks), lost, cpu1 - cpu0, peak / 1024.0)]
+
+
+# The churn program's own call graph: callee -> callers (its Python frames
+# adjacent in a stack).
+CHURN_CALLERS = {
+    "churn_thread": {"Thread.run"},
+    "dive": {"dive", "churn_thread"},
+    "call_fresh": {"churn_thread"},
+    "load_modules": {"churn_thread"},
+    "work_leaf": {"dive", "fresh_*"},
+    "fresh_*": {"call_fresh"},
+    "main_loop": {"main"},
+}
+MARKERS = ("[unknown]", MARK_TRUNCATED, MARK_NATIVE_TRUNCATED)
+
+
+def churn_name(frame):
+    p = py_frame(frame)
+    if not p:
+        return None
+    name = "fresh_*" if re.match(r"^fresh_\d+$", p[0]) else p[0]
+    return name
+
+
+def check_churn(stacks):
+    """(problems, marked samples): a stack is either right (every adjacent
+    pair of the churn program's Python frames is an edge of its call
+    graph) or carries a marker."""
+    bad, marked = [], 0
+    for s in stacks:
+        if any(f in MARKERS or f.startswith("[unknown]") for f in s.frames):
+            marked += s.count
+            continue
+        names = [churn_name(f) for f in s.frames if py_frame(f)]
+        for caller, callee in zip(names, names[1:]):
+            if callee in CHURN_CALLERS and caller not in CHURN_CALLERS[callee]:
+                bad.append(s)
+                break
+    problems = []
+    if bad:
+        problems.append("%d samples with a wrong caller and no marker:%s" % (total(bad), example(bad)))
+    return problems, marked
+
+
+def selftest_churn_checker():
+    good = ["p (1)", "thread t (2)", "Thread.run (/t.py:9)", "churn_thread (/c.py:60)", "dive (/c.py:40)",
+            "dive (/c.py:40)", "work_leaf (/c.py:30)"]
+    fresh = ["p (1)", "thread t (2)", "Thread.run (/t.py:9)", "churn_thread (/c.py:60)",
+             "call_fresh (/c.py:47)", "fresh_12 (churn_fresh.py:2)", "work_leaf (/c.py:30)"]
+    stacks = [Stack(good, 3, ""), Stack(fresh, 2, "")]
+    assert check_churn(stacks) == ([], 0)
+    wrong = list(fresh)
+    wrong[4] = "dive (/c.py:40)"        # fresh_* called by dive
+    assert check_churn([Stack(wrong, 1, "")])[0]
+    assert check_churn([Stack(wrong[:4] + ["[unknown]"] + wrong[4:], 1, "")]) == ([], 1)
+
+
+STRESS_SECONDS = {"asan": 300, "release": 30}
+
+
+def test_stress(env):
+    """The churning target (threads come and go, code objects are made and
+    freed, modules reloaded, recursion up and down) sampled at 999 Hz for
+    5 minutes with the ASan build (30 s with the release build): no crash,
+    no hang, no sanitizer report; every stack right or marked."""
+    env = with_python(env)
+    art = env.artifacts("stress")
+    seconds = int(os.environ.get("PP_STRESS_SECONDS") or
+                  STRESS_SECONDS["asan" if "asan" in env.bin_tag else "release"])
+    out = os.path.join(art, "profile.folded")
+    with env.workload("churn.py", [], art) as wl:
+        wl.wait_ready()
+        run = run_profiler(env.binary, profile_args(wl.pid, seconds, 999, out), art, timeout=seconds + 120)
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    fail_if(problems, art)
+    stacks = parse_folded(read_output(out))
+    problems, marked = check_churn(stacks)
+    m = LOST_RE.search(run.stderr)
+    fail_if(problems, art)
+    return ["%d s at 999 Hz: %d samples, %d marked (%.2f%%), %s lost to a full ring buffer"
+            % (seconds, total(stacks), marked, 100.0 * marked / max(1, total(stacks)),
+               m.group(1) if m else "?")]
+
+
 def test_no_privileges(env):
     """Without root or the capabilities: one line that says so, exit 1."""
     art = env.artifacts("no_privileges")
@@ -2390,6 +2535,8 @@ E2E_PER_BINARY = [
     ("fault.sigpipe", test_fault_sigpipe),
     ("security.privileges", test_security_privileges),
     ("security.symlink", test_security_symlink),
+    ("overload", test_overload),
+    ("stress", test_stress),
 ]
 
 
@@ -2623,6 +2770,7 @@ SELFTESTS = [
     ("selftest.error_contract_checker", selftest_error_contract),
     ("selftest.dump_checker", dump_check.selftest),
     ("selftest.top_checker", top_check.selftest),
+    ("selftest.churn_checker", selftest_churn_checker),
     ("selftest.speedscope_checker", speedscope_check.selftest),
     ("selftest.pprof_checker", lambda: fail_if(pprof_check.selftest())),
     ("selftest.svg_checker", lambda: fail_if(svg_check.selftest())),
