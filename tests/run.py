@@ -459,7 +459,7 @@ def check_recursion(stacks, depth, markers):
 
 # Call shapes (tests/workloads/shapes.py) ---------------------------------
 
-SHAPE_MIN_SAMPLES = 20             # leaf samples per shape, at least
+SHAPE_MIN_SAMPLES = 10             # leaf samples per shape, at least (a floor, not a rate)
 SHAPE_MARKED_MAX = 0.01            # leaf samples exempt because marked
 SHAPE_MARKS = (MARK_TRUNCATED, MARK_NATIVE_TRUNCATED, "[unknown]")
 MARKER_RE = re.compile(r"#\s@(\S+)")
