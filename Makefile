@@ -13,7 +13,7 @@ BUILD ?= build
 SAN ?=
 
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config \
-	gcc make python3 python3.11 python3.11-dev python3.11-dbg python3-numpy tmux \
+	gcc make python3 python3.11 python3.11-dev python3.11-dbg python3-numpy tmux valgrind \
 	python3-jsonschema libprotobuf-c-dev protobuf-c-compiler golang-go chromium \
 	libcurl4-openssl-dev
 
@@ -101,7 +101,8 @@ test: deps
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all unit
 	@python3 tests/run.py --bin build/pybpfprof --bin build/asan/pybpfprof \
-		$(foreach u,$(UNIT_BINS),--unit $(u) --unit build/asan/tests/$(notdir $(u))) --unit tests/unit/check_format.sh
+		$(foreach u,$(UNIT_BINS),--unit $(u) --unit build/asan/tests/$(notdir $(u)) --valgrind-unit $(u)) \
+		--unit tests/unit/check_format.sh
 
 # The binary, its docs and the fleet-mode systemd unit (enable it with
 # systemctl enable --now pybpfprof-fleet).

@@ -226,9 +226,14 @@ void pyruntime_move(struct pp_pyruntime *dst, struct pp_pyruntime *src)
 
 struct pp_proc pyruntime_proc(const struct pp_target *t, const struct pp_pyruntime *rt)
 {
-	struct pp_proc p = {
-		.runtime = rt->runtime, .pidns_dev = t->pidns_dev, .pidns_ino = t->pidns_ino, .off = rt->layout->bpf};
+	struct pp_proc p;
 
+	/* Byte for byte, padding included: it is copied into a BPF map. */
+	memset(&p, 0, sizeof(p));
+	p.runtime = rt->runtime;
+	p.pidns_dev = t->pidns_dev;
+	p.pidns_ino = t->pidns_ino;
+	memcpy(&p.off, &rt->layout->bpf, sizeof(p.off));
 	p.off.code_name = rt->layout->co_name;
 	return p;
 }

@@ -960,6 +960,8 @@ def read_output(path):
 class Reporter:
     def __init__(self, name_filter):
         self.counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+        self.checks = {"asan": 0, "valgrind": 0}
+        self.fuzz = None            # the fuzz smoke's summary line
         self.name_filter = name_filter
         self.interp = None          # InterpStats also counting results
         self.table = []             # [(tag, InterpStats)] for the summary
@@ -997,6 +999,13 @@ class Reporter:
             self.report("FAIL", name, "harness error: %r" % e, tb[-6:])
             return False
         self.report("PASS", name, None, notes)
+        if "asan" in name:
+            self.checks["asan"] += 1
+        if name.startswith("valgrind"):
+            self.checks["valgrind"] += 1
+        for note in notes:
+            if note.startswith("fuzz:"):
+                self.fuzz = note
         return True
 
     def summary_table(self):
@@ -1033,6 +1042,9 @@ class Reporter:
 
     def final(self):
         c = self.counts
+        print("checks: %d passed under AddressSanitizer + UBSan (unit and end to end), %d valgrind "
+              "memcheck runs clean, %s" % (self.checks["asan"], self.checks["valgrind"],
+                                          self.fuzz or "fuzz: not run"), flush=True)
         print("%d passed, %d failed, %d skipped" % (c["PASS"], c["FAIL"], c["SKIP"]),
               flush=True)
         return 1 if c["FAIL"] else 0
@@ -2218,6 +2230,28 @@ def test_stress(env):
                m.group(1) if m else "?")]
 
 
+def test_valgrind(env):
+    """The release build under valgrind memcheck: a profile and a dump of
+    a live multi-threaded target, no error, no definite leak."""
+    if "asan" in env.bin_tag:
+        raise TestSkip("memcheck runs the release build; this one has ASan")
+    env = with_python(env)
+    art = env.artifacts("valgrind")
+    runs = [("profile", ["--pid", None, "-d", "3", "-F", "49", "-o", os.path.join(art, "p.folded")]),
+            ("dump", ["dump", "--pid", None])]
+    problems = []
+    with env.workload("threads.py", [], art) as wl:
+        wl.wait_ready()
+        for name, args in runs:
+            args = [str(wl.pid) if a is None else a for a in args]
+            run = run_profiler(VALGRIND[0], VALGRIND[1:] + [env.binary] + args, art, timeout=300, name=name)
+            if run.rc != 0:
+                tail = [l for l in run.stderr.split("\n") if "unhandled eBPF" not in l][-12:]
+                problems.append("%s: exit code %s under valgrind: %s" % (name, run.rc, " | ".join(tail)))
+    fail_if(problems, art)
+    return ["a 3 s profile and a dump: memcheck clean"]
+
+
 def test_no_privileges(env):
     """Without root or the capabilities: one line that says so, exit 1."""
     art = env.artifacts("no_privileges")
@@ -2536,6 +2570,7 @@ E2E_PER_BINARY = [
     ("security.privileges", test_security_privileges),
     ("security.symlink", test_security_symlink),
     ("overload", test_overload),
+    ("valgrind.e2e", test_valgrind),
     ("stress", test_stress),
 ]
 
@@ -2828,10 +2863,24 @@ def run_unit(path):
         raise TestFail("%s not found" % path)
     except subprocess.TimeoutExpired:
         raise TestFail("timed out after 300 s")
+    out = p.stdout.decode("utf-8", "replace").rstrip()
     if p.returncode != 0:
-        out = p.stdout.decode("utf-8", "replace").rstrip()
         sys.stdout.write("\n".join("  | " + l for l in out.split("\n")[-60:]) + "\n")
         raise TestFail("exit code %d (output above)" % p.returncode)
+    return [l for l in out.split("\n") if l.startswith("fuzz:")][-1:]
+
+
+VALGRIND = ["valgrind", "--suppressions=" + os.path.join(TESTS, "valgrind.supp"), "--error-exitcode=99",
+            "--leak-check=full", "--errors-for-leak-kinds=definite", "-q"]
+
+
+def run_valgrind_unit(path):
+    p = subprocess.run(VALGRIND + [path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=900)
+    out = p.stdout.decode("utf-8", "replace").rstrip()
+    if p.returncode != 0:
+        sys.stdout.write("\n".join("  | " + l for l in out.split("\n")[-40:]) + "\n")
+        raise TestFail("exit code %d under valgrind (output above)" % p.returncode)
     return []
 
 
@@ -2865,6 +2914,8 @@ def parse_args(argv):
     p.add_argument("--bin", action="append", default=[], metavar="PATH",
                    help="profiler binary to test (repeatable; default "
                         "$PP_BIN or build/pybpfprof)")
+    p.add_argument("--valgrind-unit", action="append", default=[], metavar="PATH",
+                   help="C unit-test binary to run under valgrind memcheck (repeatable)")
     p.add_argument("--unit", action="append", default=[], metavar="PATH",
                    help="C unit-test binary (repeatable; exit 0 = pass)")
     p.add_argument("--python", action="append", default=[], metavar="TAG=PATH",
@@ -2952,6 +3003,8 @@ def main(argv):
         rep.run(name, fn)
     for path in args.unit:
         rep.run("unit[%s]" % display_path(os.path.abspath(path)), run_unit, path)
+    for path in args.valgrind_unit:
+        rep.run("valgrind.unit[%s]" % display_path(os.path.abspath(path)), run_valgrind_unit, path)
     rep.run("install", test_install)
     if not args.no_e2e:
         run_e2e(rep, args)
