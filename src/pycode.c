@@ -12,12 +12,23 @@
 #define PP_MAX_LINETABLE (1 << 20)
 
 struct pp_pycode_cache {
-	pid_t pid;
+	pid_t pid; /* the procmem source's context */
+	struct pp_memsrc src;
 	const struct pp_layout *l;
 	uint64_t code_type;
 	struct pp_pycode **slots; /* open addressing on addr */
 	size_t cap, len;
 };
+
+static int procmem_src_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return procmem_read(*(const pid_t *)ctx, addr, buf, len);
+}
+
+static int mem_read(const struct pp_memsrc *src, uint64_t addr, void *buf, size_t len)
+{
+	return src->read(src->ctx, addr, buf, len);
+}
 
 static void put_utf8(char **o, uint32_t cp)
 {
@@ -68,7 +79,7 @@ static int utf8_valid(const uint8_t *s, size_t n)
 
 /* 2.x str is bytes: UTF-8 when it is valid UTF-8 (source files usually
  * are), else each byte a Latin-1 character, so the output is always UTF-8. */
-static char *pybytes_str_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max)
+static char *pybytes_str_read(const struct pp_memsrc *src, const struct pp_layout *l, uint64_t addr, size_t max)
 {
 	int64_t len;
 	size_t n;
@@ -76,11 +87,11 @@ static char *pybytes_str_read(pid_t pid, const struct pp_layout *l, uint64_t add
 	char *out, *o;
 	int valid;
 
-	if (!addr || procmem_read(pid, addr + (uint64_t)l->bytes_size, &len, 8) || len < 0)
+	if (!addr || mem_read(src, addr + (uint64_t)l->bytes_size, &len, 8) || len < 0)
 		return NULL;
 	n = (uint64_t)len > max ? max : (size_t)len;
 	raw = pp_xmalloc(n + 1);
-	if (n && procmem_read(pid, addr + (uint64_t)l->bytes_data, raw, n)) {
+	if (n && mem_read(src, addr + (uint64_t)l->bytes_data, raw, n)) {
 		free(raw);
 		return NULL;
 	}
@@ -103,6 +114,13 @@ static char *pybytes_str_read(pid_t pid, const struct pp_layout *l, uint64_t add
 
 char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max)
 {
+	struct pp_memsrc src = {.read = procmem_src_read, .ctx = &pid};
+
+	return pystr_read_src(&src, l, addr, max);
+}
+
+char *pystr_read_src(const struct pp_memsrc *src, const struct pp_layout *l, uint64_t addr, size_t max)
+{
 	uint8_t hdr[128];
 	uint64_t data, len;
 	uint32_t state;
@@ -112,9 +130,9 @@ char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max
 	char *out, *o;
 
 	if (l->str_kind == PP_STR_BYTES)
-		return pybytes_str_read(pid, l, addr, max);
+		return pybytes_str_read(src, l, addr, max);
 	if (!addr || l->str_compact_size > (int)sizeof(hdr) ||
-	    procmem_read(pid, addr, hdr, (size_t)l->str_compact_size + 8))
+	    mem_read(src, addr, hdr, (size_t)l->str_compact_size + 8))
 		return NULL;
 	memcpy(&len, hdr + l->str_length, 8);
 	memcpy(&state, hdr + l->str_state, 4);
@@ -131,7 +149,7 @@ char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max
 		memcpy(&data, hdr + l->str_compact_size, 8); /* legacy: data.any */
 	n = len > max ? max : (size_t)len;
 	raw = pp_xmalloc(n * kind + 1);
-	if (n && procmem_read(pid, data, raw, n * kind)) {
+	if (n && mem_read(src, data, raw, n * kind)) {
 		free(raw);
 		return NULL;
 	}
@@ -158,11 +176,21 @@ char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max
 
 struct pp_pycode_cache *pycode_cache_new(pid_t pid, const struct pp_layout *layout, uint64_t code_type)
 {
-	struct pp_pycode_cache *c = pp_xcalloc(1, sizeof(*c));
-
-	c->code_type = code_type;
+	struct pp_memsrc src = {.read = procmem_src_read};
+	struct pp_pycode_cache *c = pycode_cache_new_src(&src, layout, code_type);
 
 	c->pid = pid;
+	c->src.ctx = &c->pid;
+	return c;
+}
+
+struct pp_pycode_cache *pycode_cache_new_src(const struct pp_memsrc *src, const struct pp_layout *layout,
+					     uint64_t code_type)
+{
+	struct pp_pycode_cache *c = pp_xcalloc(1, sizeof(*c));
+
+	c->src = *src;
+	c->code_type = code_type;
 	c->l = layout;
 	c->cap = 1024;
 	c->slots = pp_xcalloc(c->cap, sizeof(*c->slots));
@@ -205,15 +233,15 @@ static uint64_t read_ptr(const uint8_t *buf, int16_t off)
 	return v;
 }
 
-static uint8_t *read_bytes_obj(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t *len)
+static uint8_t *read_bytes_obj(const struct pp_memsrc *src, const struct pp_layout *l, uint64_t addr, size_t *len)
 {
 	int64_t size;
 	uint8_t *buf;
 
-	if (!addr || procmem_read(pid, addr + (uint64_t)l->bytes_size, &size, 8) || size < 0 || size > PP_MAX_LINETABLE)
+	if (!addr || mem_read(src, addr + (uint64_t)l->bytes_size, &size, 8) || size < 0 || size > PP_MAX_LINETABLE)
 		return NULL;
 	buf = pp_xmalloc((size_t)size + 1);
-	if (size && procmem_read(pid, addr + (uint64_t)l->bytes_data, buf, (size_t)size)) {
+	if (size && mem_read(src, addr + (uint64_t)l->bytes_data, buf, (size_t)size)) {
 		free(buf);
 		return NULL;
 	}
@@ -227,7 +255,7 @@ static struct pp_pycode *code_read(struct pp_pycode_cache *c, uint64_t addr)
 	uint8_t buf[512];
 	struct pp_pycode *e;
 
-	if (l->code_size > sizeof(buf) || procmem_read(c->pid, addr, buf, l->code_size))
+	if (l->code_size > sizeof(buf) || mem_read(&c->src, addr, buf, l->code_size))
 		return NULL;
 	/* Whatever the frame pointed at, it must be a code object. */
 	if (c->code_type && read_ptr(buf, PP_OB_TYPE) != c->code_type)
@@ -238,11 +266,11 @@ static struct pp_pycode *code_read(struct pp_pycode_cache *c, uint64_t addr)
 		e->tag = read_ptr(buf, l->bpf.code_tag);
 	e->firstlineno = read_i32(buf, l->co_firstlineno);
 	if (l->co_qualname >= 0)
-		e->name = pystr_read(c->pid, l, read_ptr(buf, l->co_qualname), PP_MAX_NAME);
+		e->name = pystr_read_src(&c->src, l, read_ptr(buf, l->co_qualname), PP_MAX_NAME);
 	if (!e->name)
-		e->name = pystr_read(c->pid, l, read_ptr(buf, l->co_name), PP_MAX_NAME);
-	e->filename = pystr_read(c->pid, l, read_ptr(buf, l->co_filename), PP_MAX_NAME);
-	e->linetable = read_bytes_obj(c->pid, l, read_ptr(buf, l->co_linetable), &e->linetable_len);
+		e->name = pystr_read_src(&c->src, l, read_ptr(buf, l->co_name), PP_MAX_NAME);
+	e->filename = pystr_read_src(&c->src, l, read_ptr(buf, l->co_filename), PP_MAX_NAME);
+	e->linetable = read_bytes_obj(&c->src, l, read_ptr(buf, l->co_linetable), &e->linetable_len);
 	if (!e->name || !e->filename) {
 		code_free(e);
 		return NULL;
