@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The ELF reader (src/elfsym.c) over a file whose bytes are the input: the
+ * way pyruntime.c and target.c use it on the target's libpython (a file the
+ * target's owner may have made). The input goes to a memfd and elf_open()
+ * opens /proc/self/fd/N, so the production path (open, libelf's mmap
+ * reader) is the one fuzzed.
+ */
+#include "elfsym.h"
+#include "fuzz.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The names pyruntime.c looks up, and one that no file has. */
+static const char *const names[] = {
+	"_PyRuntime",
+	"Py_Version",
+	"PyCode_Type",
+	"interp_head",
+	"PyInterpreterState_Head",
+	"PyUnicode_Type",
+	"PyString_Type",
+	"_PyThreadState_Current",
+	"no such symbol",
+};
+#define NNAMES (sizeof(names) / sizeof(names[0]))
+
+static int memfd = -1;
+static char path[64];
+
+static void touch(const char *s)
+{
+	/* A string libelf gave us must end inside its section: strlen reads it all. */
+	volatile size_t n = strlen(s);
+
+	(void)n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint64_t values[NNAMES], value, symsize;
+	const uint64_t offsets[] = {0, 0x1000, size / 2, size, UINT64_MAX};
+	struct pp_elf *e;
+	const char *so;
+	int64_t delta;
+	int found;
+
+	if (memfd < 0) {
+		memfd = memfd_create("fuzz_elf", MFD_CLOEXEC);
+		FUZZ_CHECK(memfd >= 0);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
+	}
+	FUZZ_CHECK(ftruncate(memfd, 0) == 0);
+	FUZZ_CHECK(pwrite(memfd, data, size, 0) == (ssize_t)size);
+	e = elf_open(path);
+	if (!e)
+		return 0;
+	found = elf_symbols(e, names, values, NNAMES);
+	FUZZ_CHECK(found >= 0 && (size_t)found <= NNAMES - 1);
+	FUZZ_CHECK(values[NNAMES - 1] == 0);
+	for (size_t i = 0; i < NNAMES; i++)
+		if (elf_symbol(e, names[i], &value, &symsize) == 0)
+			FUZZ_CHECK(i < NNAMES - 1);
+	for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++)
+		elf_load_delta(e, offsets[i], &delta);
+	so = elf_soname(e);
+	if (so)
+		touch(so);
+	elf_close(e);
+	return 0;
+}
