@@ -342,10 +342,14 @@ int pycode_line(const struct pp_pycode_cache *c, const struct pp_pycode *code, u
 		pos = (int64_t)instr;
 		break;
 	case PP_INSTR_LASTI_UNITS:
+		/* An int f_lasti, sign-extended by the sampler: anything wider is not one. */
+		if ((int64_t)instr < INT32_MIN || (int64_t)instr > INT32_MAX)
+			return -1;
 		pos = (int64_t)instr * 2;
 		break;
 	case PP_INSTR_PTR_ADAPTIVE:
-		pos = ((int64_t)instr - (int64_t)(code->addr + (uint64_t)l->co_code_adaptive)) / 2;
+		/* The distance in unsigned arithmetic: any two pointers, no overflow. */
+		pos = (int64_t)(instr - (code->addr + (uint64_t)l->co_code_adaptive)) / 2;
 		break;
 	default:
 		return -1;
