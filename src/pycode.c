@@ -36,20 +36,18 @@ static void put_utf8(char **o, uint32_t cp)
 
 	if (cp < 0x20 || cp == 0x7f)
 		cp = '?';
+	else if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		cp = 0xfffd; /* a lone surrogate, or no code point at all */
 	if (cp < 0x80) {
 		*p++ = (unsigned char)cp;
 	} else if (cp < 0x800) {
 		*p++ = (unsigned char)(0xc0 | (cp >> 6));
 		*p++ = (unsigned char)(0x80 | (cp & 63));
 	} else if (cp < 0x10000) {
-		if (cp >= 0xd800 && cp <= 0xdfff)
-			cp = 0xfffd; /* lone surrogate */
 		*p++ = (unsigned char)(0xe0 | (cp >> 12));
 		*p++ = (unsigned char)(0x80 | ((cp >> 6) & 63));
 		*p++ = (unsigned char)(0x80 | (cp & 63));
 	} else {
-		if (cp > 0x10ffff)
-			cp = 0xfffd;
 		*p++ = (unsigned char)(0xf0 | (cp >> 18));
 		*p++ = (unsigned char)(0x80 | ((cp >> 12) & 63));
 		*p++ = (unsigned char)(0x80 | ((cp >> 6) & 63));
