@@ -56,20 +56,29 @@ static void put_utf8(char **o, uint32_t cp)
 	*o = (char *)p;
 }
 
+/* Well-formed UTF-8: no overlong form, no surrogate, nothing past U+10FFFF. */
 static int utf8_valid(const uint8_t *s, size_t n)
 {
+	static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+
 	for (size_t i = 0; i < n;) {
 		size_t len = s[i] < 0x80	     ? 1
 			     : (s[i] & 0xe0) == 0xc0 ? 2
 			     : (s[i] & 0xf0) == 0xe0 ? 3
 			     : (s[i] & 0xf8) == 0xf0 ? 4
 						     : 0;
+		uint32_t cp;
 
-		if (!len || i + len > n || (len == 2 && s[i] < 0xc2))
+		if (!len || i + len > n)
 			return 0;
-		for (size_t k = 1; k < len; k++)
+		cp = len == 1 ? s[i] : s[i] & (0x7f >> len);
+		for (size_t k = 1; k < len; k++) {
 			if ((s[i + k] & 0xc0) != 0x80)
 				return 0;
+			cp = cp << 6 | (s[i + k] & 63);
+		}
+		if (cp < least[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return 0;
 		i += len;
 	}
 	return 1;
