@@ -132,14 +132,19 @@ char *pystr_read_src(const struct pp_memsrc *src, const struct pp_layout *l, uin
 	uint64_t data, len;
 	uint32_t state;
 	unsigned kind, compact, ascii;
-	size_t n;
+	size_t n, hlen;
 	uint8_t *raw;
 	char *out, *o;
 
 	if (l->str_kind == PP_STR_BYTES)
 		return pybytes_str_read(src, l, addr, max);
-	if (!addr || l->str_compact_size > (int)sizeof(hdr) ||
-	    mem_read(src, addr, hdr, (size_t)l->str_compact_size + 8))
+	/* The header read is PyUnicodeObject (compact size + the data pointer):
+	 * it, and the fields in it, must fit hdr whatever the layout says (a
+	 * 3.13+ layout comes from the target's _Py_DebugOffsets). */
+	hlen = (size_t)l->str_compact_size + 8;
+	if (!addr || l->str_compact_size < 0 || hlen > sizeof(hdr) || l->str_length < 0 ||
+	    (size_t)l->str_length + 8 > hlen || l->str_state < 0 || (size_t)l->str_state + 4 > hlen ||
+	    mem_read(src, addr, hdr, hlen))
 		return NULL;
 	memcpy(&len, hdr + l->str_length, 8);
 	memcpy(&state, hdr + l->str_state, 4);
