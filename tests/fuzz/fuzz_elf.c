@@ -67,6 +67,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	so = elf_soname(e);
 	if (so)
 		touch(so);
+	/* FUZZ_VERBOSE=1 fuzz_elf FILE...: what a seed holds. */
+	if (getenv("FUZZ_VERBOSE")) {
+		fprintf(stderr, "fuzz_elf: %d of the names, SONAME %s;", found, so ? so : "(none)");
+		for (size_t i = 0; i < NNAMES; i++)
+			if (values[i])
+				fprintf(stderr, " %s=0x%llx", names[i], (unsigned long long)values[i]);
+		fprintf(stderr, "\n");
+	}
 	elf_close(e);
 	return 0;
 }
