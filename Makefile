@@ -3,6 +3,8 @@
 #   make demo     profile the bundled demo workload for 10 s into demo.folded
 #   make test     every test (unit, end to end, sanitizer builds)
 #   make bench    overhead benchmark (bench/)
+#   make fuzz-smoke  every libFuzzer target, briefly, over its corpus (tests/fuzz/)
+#   make fuzz     every libFuzzer target for FUZZ_SECONDS each
 # Missing Debian packages are installed first (root, apt-get).
 
 VERSION := 0.1.0
@@ -15,7 +17,7 @@ SAN ?=
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config \
 	gcc make python3 python3.11 python3.11-dev python3.11-dbg python3-numpy tmux valgrind \
 	python3-jsonschema libprotobuf-c-dev protobuf-c-compiler golang-go chromium \
-	libcurl4-openssl-dev
+	libcurl4-openssl-dev libclang-rt-14-dev
 
 WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
 CFLAGS_BASE := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -DPP_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)
@@ -46,7 +48,8 @@ BINDIR = $(PREFIX)/bin
 DOCDIR = $(PREFIX)/share/doc/pybpfprof
 UNITDIR = $(PREFIX)/lib/systemd/system
 
-.PHONY: all deps demo test test-run bench bench-fleet clean format check-format install uninstall
+.PHONY: all deps demo test test-run bench bench-fleet clean format check-format install uninstall \
+	fuzz-build fuzz-smoke fuzz
 all: $(BUILD)/pybpfprof
 
 # Installs only what is missing; a no-op on a prepared machine.
@@ -128,11 +131,57 @@ bench: deps all
 bench-fleet: deps all
 	@python3 bench/fleet_bench.py
 
+FORMAT_FILES = src/*.c src/*.h include/*.h bpf/*.c tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h
+
 format:
-	clang-format -i src/*.c src/*.h include/*.h bpf/*.c tests/unit/*.c tests/unit/*.h
+	clang-format -i $(FORMAT_FILES)
 
 check-format:
-	clang-format --dry-run -Werror src/*.c src/*.h include/*.h bpf/*.c tests/unit/*.c tests/unit/*.h
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+
+# libFuzzer targets (tests/fuzz/fuzz_NAME.c), built with clang, ASan and
+# UBSan. The project code each one runs is compiled again for it into
+# $(BUILD)/fuzz/obj/, apart from the release objects: FUZZ_SRC_NAME lists
+# that code (src/*.c, without the BPF skeleton), FUZZ_LIBS_NAME its libraries.
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
+FUZZ_SRC_linetable := linetable
+FUZZ_SRC_record := record
+FUZZ_SRC_debugoffsets := pydebugoffsets
+FUZZ_SRC_elf := elfsym util
+FUZZ_LIBS_elf := -lelf -lz
+FUZZ_SRC_pycode := pycode linetable procmem util pylayout pydebugoffsets
+FUZZ_CFLAGS := -std=gnu11 -O1 -g $(WARN) -D_GNU_SOURCE -Iinclude -Isrc -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+# Long runs (make fuzz): seconds per target; new inputs go to corpus-new,
+# never into the committed corpus; crashes to artifacts/.
+FUZZ_SECONDS ?= 300
+
+$(BUILD)/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) include/pybpfprof.h
+	@mkdir -p $(dir $@)
+	@echo "  CLANG $@"; $(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(wildcard src/*.h) include/pybpfprof.h
+	@mkdir -p $(dir $@)
+	@echo "  CLANG $@"; $(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) $(FUZZ_LIBS_$*)
+
+$(foreach n,$(FUZZ_NAMES),$(eval $(BUILD)/fuzz/fuzz_$(n): $(patsubst %,$(BUILD)/fuzz/obj/%.o,$(FUZZ_SRC_$(n)))))
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz-smoke:
+	@BUILD=$(BUILD) sh tests/fuzz/smoke.sh
+
+fuzz: fuzz-build
+	@mkdir -p $(BUILD)/fuzz/artifacts
+	@for n in $(FUZZ_NAMES); do \
+		mkdir -p $(BUILD)/fuzz/corpus-new/$$n; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+		$(BUILD)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(BUILD)/fuzz/artifacts/$$n- $(BUILD)/fuzz/corpus-new/$$n \
+			tests/fuzz/corpus/$$n $$(test -d tests/fuzz/regressions/$$n && echo tests/fuzz/regressions/$$n) \
+			|| exit 1; \
+	done
 
 clean:
 	rm -rf build demo.folded

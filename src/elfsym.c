@@ -58,7 +58,8 @@ static void symbols_in(Elf_Scn *scn, GElf_Shdr *sh, Elf *elf, const char *const 
 		GElf_Sym sym;
 		const char *s;
 
-		if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_name)
+		/* A value of 0 is no address (and would read as "not found"). */
+		if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_name || !sym.st_value)
 			continue;
 		s = elf_strptr(elf, sh->sh_link, sym.st_name);
 		if (!s)

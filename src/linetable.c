@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "linetable.h"
 
+#include <limits.h>
+
+/* Lines are summed in 64 bits: co_firstlineno and every delta come from the
+ * target, and a sum that leaves int says the table (or the object) is corrupt. */
+static int line_ok(int64_t line)
+{
+	return line >= INT_MIN && line <= INT_MAX;
+}
+
 static int lnotab(const uint8_t *t, size_t n, int firstlineno, int64_t addr, int signed_lines)
 {
-	int64_t a = 0;
-	int line = firstlineno;
+	int64_t a = 0, line = firstlineno;
 
 	if (addr < 0)
 		return firstlineno;
@@ -13,8 +21,10 @@ static int lnotab(const uint8_t *t, size_t n, int firstlineno, int64_t addr, int
 		if (a > addr)
 			break;
 		line += signed_lines ? (int8_t)t[i + 1] : t[i + 1];
+		if (!line_ok(line))
+			return -1;
 	}
-	return line;
+	return (int)line;
 }
 
 int linetable_lnotab(const uint8_t *t, size_t n, int firstlineno, int64_t addr)
@@ -29,8 +39,7 @@ int linetable_lnotab27(const uint8_t *t, size_t n, int firstlineno, int64_t addr
 
 int linetable_310(const uint8_t *t, size_t n, int firstlineno, int64_t addr)
 {
-	int64_t end = 0;
-	int line = firstlineno;
+	int64_t end = 0, line = firstlineno;
 
 	if (addr < 0)
 		return firstlineno;
@@ -44,7 +53,9 @@ int linetable_310(const uint8_t *t, size_t n, int firstlineno, int64_t addr)
 			cur = -1;
 		} else {
 			line += ldelta;
-			cur = line;
+			if (!line_ok(line))
+				return -1;
+			cur = (int)line;
 		}
 		if (start <= addr && addr < end)
 			return cur;
@@ -83,8 +94,7 @@ static int read_svarint(const uint8_t *t, size_t n, size_t *i, int32_t *out)
 
 int linetable_locations(const uint8_t *t, size_t n, int firstlineno, int64_t idx)
 {
-	int64_t a = 0;
-	int line = firstlineno;
+	int64_t a = 0, line = firstlineno;
 	size_t i = 0;
 
 	if (idx < 0)
@@ -104,8 +114,10 @@ int linetable_locations(const uint8_t *t, size_t n, int firstlineno, int64_t idx
 			delta = code - 10;
 		}
 		line += delta;
+		if (!line_ok(line))
+			return -1;
 		if (a <= idx && idx < a + len)
-			return code == 15 ? -1 : line;
+			return code == 15 ? -1 : (int)line;
 		a += len;
 		i++;
 		while (i < n && !(t[i] & 0x80))

@@ -13,12 +13,23 @@
 #define PP_MAX_LINETABLE (1 << 20)
 
 struct pp_pycode_cache {
-	pid_t pid;
+	pid_t pid; /* the procmem source's context */
+	struct pp_memsrc src;
 	const struct pp_layout *l;
 	uint64_t code_type;
 	struct pp_pycode **slots; /* open addressing on addr */
 	size_t cap, len;
 };
+
+static int procmem_src_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return procmem_read(*(const pid_t *)ctx, addr, buf, len);
+}
+
+static int mem_read(const struct pp_memsrc *src, uint64_t addr, void *buf, size_t len)
+{
+	return src->read(src->ctx, addr, buf, len);
+}
 
 static void put_utf8(char **o, uint32_t cp)
 {
@@ -26,20 +37,18 @@ static void put_utf8(char **o, uint32_t cp)
 
 	if (cp < 0x20 || cp == 0x7f)
 		cp = '?';
+	else if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		cp = 0xfffd; /* a lone surrogate, or no code point at all */
 	if (cp < 0x80) {
 		*p++ = (unsigned char)cp;
 	} else if (cp < 0x800) {
 		*p++ = (unsigned char)(0xc0 | (cp >> 6));
 		*p++ = (unsigned char)(0x80 | (cp & 63));
 	} else if (cp < 0x10000) {
-		if (cp >= 0xd800 && cp <= 0xdfff)
-			cp = 0xfffd; /* lone surrogate */
 		*p++ = (unsigned char)(0xe0 | (cp >> 12));
 		*p++ = (unsigned char)(0x80 | ((cp >> 6) & 63));
 		*p++ = (unsigned char)(0x80 | (cp & 63));
 	} else {
-		if (cp > 0x10ffff)
-			cp = 0xfffd;
 		*p++ = (unsigned char)(0xf0 | (cp >> 18));
 		*p++ = (unsigned char)(0x80 | ((cp >> 12) & 63));
 		*p++ = (unsigned char)(0x80 | ((cp >> 6) & 63));
@@ -48,20 +57,29 @@ static void put_utf8(char **o, uint32_t cp)
 	*o = (char *)p;
 }
 
+/* Well-formed UTF-8: no overlong form, no surrogate, nothing past U+10FFFF. */
 static int utf8_valid(const uint8_t *s, size_t n)
 {
+	static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+
 	for (size_t i = 0; i < n;) {
 		size_t len = s[i] < 0x80	     ? 1
 			     : (s[i] & 0xe0) == 0xc0 ? 2
 			     : (s[i] & 0xf0) == 0xe0 ? 3
 			     : (s[i] & 0xf8) == 0xf0 ? 4
 						     : 0;
+		uint32_t cp;
 
-		if (!len || i + len > n || (len == 2 && s[i] < 0xc2))
+		if (!len || i + len > n)
 			return 0;
-		for (size_t k = 1; k < len; k++)
+		cp = len == 1 ? s[i] : s[i] & (0x7f >> len);
+		for (size_t k = 1; k < len; k++) {
 			if ((s[i + k] & 0xc0) != 0x80)
 				return 0;
+			cp = cp << 6 | (s[i + k] & 63);
+		}
+		if (cp < least[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return 0;
 		i += len;
 	}
 	return 1;
@@ -69,7 +87,7 @@ static int utf8_valid(const uint8_t *s, size_t n)
 
 /* 2.x str is bytes: UTF-8 when it is valid UTF-8 (source files usually
  * are), else each byte a Latin-1 character, so the output is always UTF-8. */
-static char *pybytes_str_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max)
+static char *pybytes_str_read(const struct pp_memsrc *src, const struct pp_layout *l, uint64_t addr, size_t max)
 {
 	int64_t len;
 	size_t n;
@@ -77,11 +95,11 @@ static char *pybytes_str_read(pid_t pid, const struct pp_layout *l, uint64_t add
 	char *out, *o;
 	int valid;
 
-	if (!addr || procmem_read(pid, addr + (uint64_t)l->bytes_size, &len, 8) || len < 0)
+	if (!addr || mem_read(src, addr + (uint64_t)l->bytes_size, &len, 8) || len < 0)
 		return NULL;
 	n = (uint64_t)len > max ? max : (size_t)len;
 	raw = pp_xmalloc(n + 1);
-	if (n && procmem_read(pid, addr + (uint64_t)l->bytes_data, raw, n)) {
+	if (n && mem_read(src, addr + (uint64_t)l->bytes_data, raw, n)) {
 		free(raw);
 		return NULL;
 	}
@@ -104,18 +122,30 @@ static char *pybytes_str_read(pid_t pid, const struct pp_layout *l, uint64_t add
 
 char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max)
 {
+	struct pp_memsrc src = {.read = procmem_src_read, .ctx = &pid};
+
+	return pystr_read_src(&src, l, addr, max);
+}
+
+char *pystr_read_src(const struct pp_memsrc *src, const struct pp_layout *l, uint64_t addr, size_t max)
+{
 	uint8_t hdr[128];
 	uint64_t data, len;
 	uint32_t state;
 	unsigned kind, compact, ascii;
-	size_t n;
+	size_t n, hlen;
 	uint8_t *raw;
 	char *out, *o;
 
 	if (l->str_kind == PP_STR_BYTES)
-		return pybytes_str_read(pid, l, addr, max);
-	if (!addr || l->str_compact_size > (int)sizeof(hdr) ||
-	    procmem_read(pid, addr, hdr, (size_t)l->str_compact_size + 8))
+		return pybytes_str_read(src, l, addr, max);
+	/* The header read is PyUnicodeObject (compact size + the data pointer):
+	 * it, and the fields in it, must fit hdr whatever the layout says (a
+	 * 3.13+ layout comes from the target's _Py_DebugOffsets). */
+	hlen = (size_t)l->str_compact_size + 8;
+	if (!addr || l->str_compact_size < 0 || hlen > sizeof(hdr) || l->str_length < 0 ||
+	    (size_t)l->str_length + 8 > hlen || l->str_state < 0 || (size_t)l->str_state + 4 > hlen ||
+	    mem_read(src, addr, hdr, hlen))
 		return NULL;
 	memcpy(&len, hdr + l->str_length, 8);
 	memcpy(&state, hdr + l->str_state, 4);
@@ -132,7 +162,7 @@ char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max
 		memcpy(&data, hdr + l->str_compact_size, 8); /* legacy: data.any */
 	n = len > max ? max : (size_t)len;
 	raw = pp_xmalloc(n * kind + 1);
-	if (n && procmem_read(pid, data, raw, n * kind)) {
+	if (n && mem_read(src, data, raw, n * kind)) {
 		free(raw);
 		return NULL;
 	}
@@ -159,11 +189,21 @@ char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max
 
 struct pp_pycode_cache *pycode_cache_new(pid_t pid, const struct pp_layout *layout, uint64_t code_type)
 {
-	struct pp_pycode_cache *c = pp_xcalloc(1, sizeof(*c));
-
-	c->code_type = code_type;
+	struct pp_memsrc src = {.read = procmem_src_read};
+	struct pp_pycode_cache *c = pycode_cache_new_src(&src, layout, code_type);
 
 	c->pid = pid;
+	c->src.ctx = &c->pid;
+	return c;
+}
+
+struct pp_pycode_cache *pycode_cache_new_src(const struct pp_memsrc *src, const struct pp_layout *layout,
+					     uint64_t code_type)
+{
+	struct pp_pycode_cache *c = pp_xcalloc(1, sizeof(*c));
+
+	c->src = *src;
+	c->code_type = code_type;
 	c->l = layout;
 	c->cap = 1024;
 	c->slots = pp_xcalloc(c->cap, sizeof(*c->slots));
@@ -206,15 +246,15 @@ static uint64_t read_ptr(const uint8_t *buf, int16_t off)
 	return v;
 }
 
-static uint8_t *read_bytes_obj(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t *len)
+static uint8_t *read_bytes_obj(const struct pp_memsrc *src, const struct pp_layout *l, uint64_t addr, size_t *len)
 {
 	int64_t size;
 	uint8_t *buf;
 
-	if (!addr || procmem_read(pid, addr + (uint64_t)l->bytes_size, &size, 8) || size < 0 || size > PP_MAX_LINETABLE)
+	if (!addr || mem_read(src, addr + (uint64_t)l->bytes_size, &size, 8) || size < 0 || size > PP_MAX_LINETABLE)
 		return NULL;
 	buf = pp_xmalloc((size_t)size + 1);
-	if (size && procmem_read(pid, addr + (uint64_t)l->bytes_data, buf, (size_t)size)) {
+	if (size && mem_read(src, addr + (uint64_t)l->bytes_data, buf, (size_t)size)) {
 		free(buf);
 		return NULL;
 	}
@@ -228,7 +268,7 @@ static struct pp_pycode *code_read(struct pp_pycode_cache *c, uint64_t addr)
 	uint8_t buf[512];
 	struct pp_pycode *e;
 
-	if (l->code_size > sizeof(buf) || procmem_read(c->pid, addr, buf, l->code_size))
+	if (l->code_size > sizeof(buf) || mem_read(&c->src, addr, buf, l->code_size))
 		return NULL;
 	/* Whatever the frame pointed at, it must be a code object, and a live
 	 * one: a freed object keeps its type and fields but for the first
@@ -247,11 +287,11 @@ static struct pp_pycode *code_read(struct pp_pycode_cache *c, uint64_t addr)
 	if (l->instr_kind == PP_INSTR_PTR_ADAPTIVE)
 		e->ncodeunits = read_ptr(buf, PP_OB_SIZE); /* a PyVarObject of code units */
 	if (l->co_qualname >= 0)
-		e->name = pystr_read(c->pid, l, read_ptr(buf, l->co_qualname), PP_MAX_NAME);
+		e->name = pystr_read_src(&c->src, l, read_ptr(buf, l->co_qualname), PP_MAX_NAME);
 	if (!e->name)
-		e->name = pystr_read(c->pid, l, read_ptr(buf, l->co_name), PP_MAX_NAME);
-	e->filename = pystr_read(c->pid, l, read_ptr(buf, l->co_filename), PP_MAX_NAME);
-	e->linetable = read_bytes_obj(c->pid, l, read_ptr(buf, l->co_linetable), &e->linetable_len);
+		e->name = pystr_read_src(&c->src, l, read_ptr(buf, l->co_name), PP_MAX_NAME);
+	e->filename = pystr_read_src(&c->src, l, read_ptr(buf, l->co_filename), PP_MAX_NAME);
+	e->linetable = read_bytes_obj(&c->src, l, read_ptr(buf, l->co_linetable), &e->linetable_len);
 	if (!e->name || !e->filename) {
 		code_free(e);
 		return NULL;
@@ -323,10 +363,14 @@ int pycode_line(const struct pp_pycode_cache *c, const struct pp_pycode *code, u
 		pos = (int64_t)instr;
 		break;
 	case PP_INSTR_LASTI_UNITS:
+		/* An int f_lasti, sign-extended by the sampler: anything wider is not one. */
+		if ((int64_t)instr < INT32_MIN || (int64_t)instr > INT32_MAX)
+			return -1;
 		pos = (int64_t)instr * 2;
 		break;
 	case PP_INSTR_PTR_ADAPTIVE:
-		pos = ((int64_t)instr - (int64_t)(code->addr + (uint64_t)l->co_code_adaptive)) / 2;
+		/* The distance in unsigned arithmetic: any two pointers, no overflow. */
+		pos = (int64_t)(instr - (code->addr + (uint64_t)l->co_code_adaptive)) / 2;
 		/* The frame ran other bytecode than this object's: another code
 		 * object took the freed one's place. */
 		if (pos < -1 || (uint64_t)(pos + 1) > code->ncodeunits)

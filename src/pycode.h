@@ -22,8 +22,21 @@ struct pp_pycode {
 
 struct pp_pycode_cache;
 
+/*
+ * Where the target's memory is read from: process_vm_readv for a live
+ * process (the functions taking a pid), a fake address space in the fuzzer.
+ * read gives 0 when all len bytes at addr were read, -1 otherwise.
+ */
+struct pp_memsrc {
+	int (*read)(void *ctx, uint64_t addr, void *buf, size_t len);
+	void *ctx;
+};
+
 /* code_type: the target's PyCode_Type, checked on every object read (0: no check). */
 struct pp_pycode_cache *pycode_cache_new(pid_t pid, const struct pp_layout *layout, uint64_t code_type);
+/* The same over any memory source (*src is copied). */
+struct pp_pycode_cache *pycode_cache_new_src(const struct pp_memsrc *src, const struct pp_layout *layout,
+					     uint64_t code_type);
 void pycode_cache_free(struct pp_pycode_cache *c);
 /* The code object at addr whose tag word is tag; NULL if it cannot be read. */
 const struct pp_pycode *pycode_get(struct pp_pycode_cache *c, uint64_t addr, uint64_t tag);
@@ -36,5 +49,6 @@ int pycode_line(const struct pp_pycode_cache *c, const struct pp_pycode *code, u
 /* Reads a str object into a NUL-terminated UTF-8 string (at most max code
  * points, control characters replaced). NULL if unreadable. */
 char *pystr_read(pid_t pid, const struct pp_layout *l, uint64_t addr, size_t max);
+char *pystr_read_src(const struct pp_memsrc *src, const struct pp_layout *l, uint64_t addr, size_t max);
 
 #endif

@@ -1,0 +1,58 @@
+#!/bin/sh
+# The fuzz smoke test (make fuzz-smoke): builds every libFuzzer target
+# (make fuzz-build), runs each once over every input of
+# tests/fuzz/regressions/NAME/ (crashes found and fixed: each must pass),
+# then FUZZ_SMOKE_RUNS executions (default 20000, seed 1: the same inputs
+# every time) over the committed corpus tests/fuzz/corpus/NAME/. New inputs
+# go to a scratch directory, crash inputs to $BUILD/fuzz/smoke/artifacts/.
+# Ends with "fuzz: N targets, M executions, K crashes"; exit 1 on a crash.
+cd "$(dirname "$0")/../.." || exit 1
+BUILD=${BUILD:-build}
+RUNS=${FUZZ_SMOKE_RUNS:-20000}
+OUT=$BUILD/fuzz/smoke
+
+if ! make -s --no-print-directory BUILD="$BUILD" fuzz-build; then
+	echo "fuzz: the targets do not build"
+	exit 1
+fi
+rm -rf "$OUT"
+mkdir -p "$OUT/artifacts"
+targets=0
+execs=0
+crashes=0
+
+# A libFuzzer run that failed: say which, show the report.
+failed() {
+	echo "FAIL fuzz_$1: $2 (log $3)"
+	grep -E 'ERROR|SUMMARY|runtime error|property does not hold|Test unit written|^==' "$3" | head -20 | sed 's/^/  # /'
+	crashes=$((crashes + 1))
+}
+
+for bin in "$BUILD"/fuzz/fuzz_*; do
+	[ -x "$bin" ] && [ -f "$bin" ] || continue
+	name=${bin##*/fuzz_}
+	targets=$((targets + 1))
+	reg=tests/fuzz/regressions/$name
+	if [ -d "$reg" ] && [ -n "$(ls -A "$reg")" ]; then
+		log=$OUT/$name-regressions.log
+		if "$bin" -timeout=10 -artifact_prefix="$OUT/artifacts/$name-" "$reg"/* >"$log" 2>&1; then
+			n=$(grep -c '^Executed ' "$log")
+			execs=$((execs + n))
+			echo "PASS fuzz_$name regressions: $n inputs"
+		else
+			failed "$name" "a regression input crashes" "$log"
+		fi
+	fi
+	log=$OUT/$name.log
+	mkdir -p "$OUT/new-$name"
+	if "$bin" -runs="$RUNS" -seed=1 -timeout=10 -artifact_prefix="$OUT/artifacts/$name-" \
+		"$OUT/new-$name" "tests/fuzz/corpus/$name" >"$log" 2>&1; then
+		n=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -1)
+		execs=$((execs + ${n:-0}))
+		echo "PASS fuzz_$name: ${n:-0} executions over $(ls "tests/fuzz/corpus/$name" | wc -l) corpus inputs"
+	else
+		failed "$name" "crash" "$log"
+	fi
+done
+echo "fuzz: $targets targets, $execs executions, $crashes crashes"
+[ "$crashes" -eq 0 ] && [ "$targets" -gt 0 ]
