@@ -105,7 +105,7 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all unit
 	@python3 tests/run.py --bin build/pybpfprof --bin build/asan/pybpfprof \
 		$(foreach u,$(UNIT_BINS),--unit $(u) --unit build/asan/tests/$(notdir $(u)) --valgrind-unit $(u)) \
-		--unit tests/unit/check_format.sh
+		--unit tests/unit/check_format.sh --unit tests/fuzz/smoke.sh
 
 # The binary, its docs and the fleet-mode systemd unit (enable it with
 # systemctl enable --now pybpfprof-fleet).
