@@ -1723,6 +1723,43 @@ def test_fleet(env):
                len(set(v[0] for v in members.values())), files, m.group(0), npush, nlate)]
 
 
+def test_fleet_retain(env):
+    """--retain: the oldest of our files go first until the rest fit; files
+    not named as ours are never touched; the newest profiles are kept."""
+    env = with_python(env)
+    art = env.artifacts("fleet_retain")
+    outdir = os.path.join(art, "out")
+    os.makedirs(outdir)
+    old = ["h_old_1_20200101T000000Z.folded", "h_old_1_20200101T000100Z.pb.gz",
+           "h_old_1_20200101T000200Z.folded"]
+    for i, name in enumerate(old):
+        with open(os.path.join(outdir, name), "wb") as f:
+            f.write(b"x" * (400 << 10))
+    with open(os.path.join(outdir, "notes.txt"), "wb") as f:
+        f.write(b"y" * (2 << 20))
+    with env.workload("threads.py", [], art) as wl:
+        wl.wait_ready()
+        run = run_profiler(env.binary, ["--pid", str(wl.pid), "--output-dir", outdir, "--interval", "1",
+                                        "--retain", "1", "-d", "3"], art, timeout=60)
+    problems = run.crash_problems()
+    if run.rc != 0:
+        problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    left = sorted(os.listdir(outdir))
+    ours = [n for n in left if FOLDED_NAME_RE.match(n) or n.endswith(".pb.gz")]
+    size = sum(os.path.getsize(os.path.join(outdir, n)) for n in ours)
+    if "notes.txt" not in left:
+        problems.append("a file not ours was removed")
+    if size > 1 << 20:
+        problems.append("our files use %d bytes, over --retain 1 MB: %s" % (size, ours))
+    kept_old = [n for n in old if n in left]
+    if old[0] in left or kept_old != old[len(old) - len(kept_old):]:
+        problems.append("not the oldest first: %s kept" % kept_old)
+    if not any(("_%d_" % wl.pid) in n for n in ours):
+        problems.append("no new profile kept: %s" % left)
+    fail_if(problems, art)
+    return ["left: %s" % ", ".join(left)]
+
+
 def test_subprocesses(env):
     """--pid ROOT --subprocesses: a child started with subprocess and a
     forked one are followed from their start; an unrelated Python process
@@ -2560,6 +2597,7 @@ E2E_PER_BINARY = [
     ("help", test_help),
     ("fleet", test_fleet),
     ("subprocesses", test_subprocesses),
+    ("fleet_retain", test_fleet_retain),
     ("container", test_container),
     ("fault.kill", test_fault_kill),
     ("fault.stop", test_fault_stop),
