@@ -2197,12 +2197,16 @@ CHURN_CALLERS = {
 MARKERS = ("[unknown]", MARK_TRUNCATED, MARK_NATIVE_TRUNCATED)
 
 
+# A Python frame with or without its line (a line the table does not give,
+# or a table already freed, leaves the frame without one).
+ANY_PYFRAME_RE = re.compile(r"^(.+) \((.+?)(?::-?\d+)?\)$")
+
+
 def churn_name(frame):
-    p = py_frame(frame)
-    if not p:
+    m = ANY_PYFRAME_RE.match(frame)
+    if not m or THREAD_RE.match(frame) or PROCESS_RE.match(frame) and not frame.endswith(")"):
         return None
-    name = "fresh_*" if re.match(r"^fresh_\d+$", p[0]) else p[0]
-    return name
+    return "fresh_*" if re.match(r"^fresh_\d+$", m.group(1)) else m.group(1)
 
 
 def check_churn(stacks):
@@ -2214,7 +2218,8 @@ def check_churn(stacks):
         if any(f in MARKERS or f.startswith("[unknown]") for f in s.frames):
             marked += s.count
             continue
-        names = [churn_name(f) for f in s.frames if py_frame(f)]
+        names = [churn_name(f) for f in s.frames[2:]]
+        names = [n for n in names if n]
         for caller, callee in zip(names, names[1:]):
             if callee in CHURN_CALLERS and caller not in CHURN_CALLERS[callee]:
                 bad.append(s)
@@ -2236,6 +2241,11 @@ def selftest_churn_checker():
     wrong[4] = "dive (/c.py:40)"        # fresh_* called by dive
     assert check_churn([Stack(wrong, 1, "")])[0]
     assert check_churn([Stack(wrong[:4] + ["[unknown]"] + wrong[4:], 1, "")]) == ([], 1)
+    noline = list(fresh)
+    noline[5] = "fresh_12 (churn_fresh.py)"   # a frame without its line is still a frame
+    assert check_churn([Stack(noline, 1, "")]) == ([], 0)
+    skipped = fresh[:5] + fresh[6:]           # the fresh frame gone without a marker
+    assert check_churn([Stack(skipped, 1, "")])[0]
 
 
 STRESS_SECONDS = {"asan": 300, "release": 30}
