@@ -49,7 +49,7 @@ DOCDIR = $(PREFIX)/share/doc/pybpfprof
 UNITDIR = $(PREFIX)/lib/systemd/system
 
 .PHONY: all deps demo test test-run bench bench-fleet clean format check-format install uninstall \
-	fuzz-build fuzz-smoke fuzz
+	fuzz-build fuzz-smoke fuzz fuzz-learn
 all: $(BUILD)/pybpfprof
 
 # Installs only what is missing; a no-op on a prepared machine.
@@ -179,8 +179,22 @@ fuzz: fuzz-build
 		echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
 		$(BUILD)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
 			-artifact_prefix=$(BUILD)/fuzz/artifacts/$$n- $(BUILD)/fuzz/corpus-new/$$n \
-			tests/fuzz/corpus/$$n $$(test -d tests/fuzz/regressions/$$n && echo tests/fuzz/regressions/$$n) \
+			$$(for d in corpus learned regressions; do test -d tests/fuzz/$$d/$$n && echo tests/fuzz/$$d/$$n; done) \
 			|| exit 1; \
+	done
+
+# After make fuzz: the inputs of corpus-new that reach code or states the
+# committed seeds and learned inputs do not, minimized by libFuzzer's
+# merge, are added to tests/fuzz/learned/NAME/ (then review and commit them).
+fuzz-learn: fuzz-build
+	@for n in $(FUZZ_NAMES); do \
+		test -d $(BUILD)/fuzz/corpus-new/$$n || continue; \
+		w=$(BUILD)/fuzz/learn/$$n; rm -rf $$w; mkdir -p $$w tests/fuzz/learned/$$n; \
+		cp tests/fuzz/corpus/$$n/* $$w/; cp tests/fuzz/learned/$$n/* $$w/ 2>/dev/null; \
+		ls $$w > $$w.before; \
+		$(BUILD)/fuzz/fuzz_$$n -merge=1 $$w $(BUILD)/fuzz/corpus-new/$$n > $$w.log 2>&1 || { cat $$w.log; exit 1; }; \
+		added=0; for f in $$(ls $$w | grep -vxF -f $$w.before); do cp $$w/$$f tests/fuzz/learned/$$n/; added=$$((added + 1)); done; \
+		echo "fuzz-learn: $$n: $$added inputs added to tests/fuzz/learned/$$n"; \
 	done
 
 clean:

@@ -49,11 +49,13 @@ static void symbols_in(Elf_Scn *scn, GElf_Shdr *sh, Elf *elf, const char *const 
 		       uint64_t *sizes, size_t n, size_t *found)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
-	size_t count;
+	size_t count, esize = gelf_fsize(elf, ELF_T_SYM, 1, EV_CURRENT);
 
-	if (!data || !sh->sh_entsize)
+	/* As many symbols as the section's data holds: sh_entsize is the
+	 * file's word, and a wrong one would only make the loop longer. */
+	if (!data || !sh->sh_entsize || !esize)
 		return;
-	count = sh->sh_size / sh->sh_entsize;
+	count = data->d_size / esize;
 	for (size_t i = 0; i < count && *found < n; i++) {
 		GElf_Sym sym;
 		const char *s;
@@ -134,18 +136,19 @@ int elf_load_delta(struct pp_elf *e, uint64_t off, int64_t *delta)
 
 const char *elf_soname(struct pp_elf *e)
 {
+	size_t esize = gelf_fsize(e->elf, ELF_T_DYN, 1, EV_CURRENT);
 	Elf_Scn *scn = NULL;
 
 	while ((scn = elf_nextscn(e->elf, scn))) {
 		GElf_Shdr sh;
 		Elf_Data *data;
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || !sh.sh_entsize)
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || !sh.sh_entsize || !esize)
 			continue;
 		data = elf_getdata(scn, NULL);
 		if (!data)
 			continue;
-		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+		for (size_t i = 0; i < data->d_size / esize; i++) {
 			GElf_Dyn dyn;
 
 			if (gelf_getdyn(data, (int)i, &dyn) && dyn.d_tag == DT_SONAME)

@@ -2,13 +2,15 @@
 # The fuzz smoke test (make fuzz-smoke): builds every libFuzzer target
 # (make fuzz-build), runs each once over every input of
 # tests/fuzz/regressions/NAME/ (crashes found and fixed: each must pass),
-# then FUZZ_SMOKE_RUNS executions (default 20000, seed 1: the same inputs
-# every time) over the committed corpus tests/fuzz/corpus/NAME/. New inputs
-# go to a scratch directory, crash inputs to $BUILD/fuzz/smoke/artifacts/.
+# then FUZZ_SMOKE_RUNS executions (default 50000, seed 1: the same inputs
+# every time) over the committed corpus: the seeds in tests/fuzz/corpus/NAME/
+# and what long runs learned, tests/fuzz/learned/NAME/ (make fuzz-learn).
+# New inputs go to a scratch directory, crash inputs to
+# $BUILD/fuzz/smoke/artifacts/.
 # Ends with "fuzz: N targets, M executions, K crashes"; exit 1 on a crash.
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
-RUNS=${FUZZ_SMOKE_RUNS:-20000}
+RUNS=${FUZZ_SMOKE_RUNS:-50000}
 OUT=$BUILD/fuzz/smoke
 
 if ! make -s --no-print-directory BUILD="$BUILD" fuzz-build; then
@@ -45,11 +47,15 @@ for bin in "$BUILD"/fuzz/fuzz_*; do
 	fi
 	log=$OUT/$name.log
 	mkdir -p "$OUT/new-$name"
+	dirs="tests/fuzz/corpus/$name"
+	[ -d "tests/fuzz/learned/$name" ] && dirs="$dirs tests/fuzz/learned/$name"
+	# shellcheck disable=SC2086 # $dirs: one or two directories, no spaces
 	if "$bin" -runs="$RUNS" -seed=1 -timeout=10 -artifact_prefix="$OUT/artifacts/$name-" \
-		"$OUT/new-$name" "tests/fuzz/corpus/$name" >"$log" 2>&1; then
+		"$OUT/new-$name" $dirs >"$log" 2>&1; then
 		n=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -1)
 		execs=$((execs + ${n:-0}))
-		echo "PASS fuzz_$name: ${n:-0} executions over $(ls "tests/fuzz/corpus/$name" | wc -l) corpus inputs"
+		# shellcheck disable=SC2086
+		echo "PASS fuzz_$name: ${n:-0} executions over $(ls $dirs | grep -vc ':$') corpus inputs"
 	else
 		failed "$name" "crash" "$log"
 	fi
