@@ -4,6 +4,7 @@
 #include "procmem.h"
 #include "util.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,6 +263,25 @@ static uint8_t *read_bytes_obj(const struct pp_memsrc *src, const struct pp_layo
 	return buf;
 }
 
+/*
+ * The code object may have died while its strings were read (they would
+ * then be anything). Read again after them: if the object is still the
+ * one read before, it held its strings alive all along.
+ */
+static bool still_the_same(struct pp_pycode_cache *c, uint64_t addr, const uint8_t *before)
+{
+	uint8_t now[512];
+	const struct pp_layout *l = c->l;
+
+	if (mem_read(&c->src, addr, now, l->code_size))
+		return false;
+	return read_ptr(now, 0) == read_ptr(before, 0) && read_ptr(now, PP_OB_TYPE) == read_ptr(before, PP_OB_TYPE) &&
+	       read_ptr(now, l->co_name) == read_ptr(before, l->co_name) &&
+	       read_ptr(now, l->co_filename) == read_ptr(before, l->co_filename) &&
+	       (l->co_qualname < 0 || read_ptr(now, l->co_qualname) == read_ptr(before, l->co_qualname)) &&
+	       read_ptr(now, l->co_linetable) == read_ptr(before, l->co_linetable);
+}
+
 static struct pp_pycode *code_read(struct pp_pycode_cache *c, uint64_t addr)
 {
 	const struct pp_layout *l = c->l;
@@ -292,7 +312,7 @@ static struct pp_pycode *code_read(struct pp_pycode_cache *c, uint64_t addr)
 		e->name = pystr_read_src(&c->src, l, read_ptr(buf, l->co_name), PP_MAX_NAME);
 	e->filename = pystr_read_src(&c->src, l, read_ptr(buf, l->co_filename), PP_MAX_NAME);
 	e->linetable = read_bytes_obj(&c->src, l, read_ptr(buf, l->co_linetable), &e->linetable_len);
-	if (!e->name || !e->filename) {
+	if (!e->name || !e->filename || !still_the_same(c, addr, buf)) {
 		code_free(e);
 		return NULL;
 	}
