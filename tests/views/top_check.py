@@ -48,9 +48,11 @@ def function_name(label):
     return re.sub(r" [\(\[].*$", "", label)
 
 
-def check_top(s, pid, nthreads, leaders, gil_names, top_n=8):
+def check_top(s, pid, nthreads, leaders, gil_names, top_n=8, busy=None):
     """leaders: functions that must be among the top_n by own samples;
-    gil_names: acceptable GIL texts' thread names (or 'released')."""
+    busy: {function: least share of the window in its TOTAL column} (a
+    Python function on a debug interpreter spends its own time in C
+    helpers); gil_names: acceptable GIL texts' thread names (or 'released')."""
     problems = []
     if s.pid != pid:
         problems.append("title names PID %s, expected %d" % (s.pid, pid))
@@ -74,6 +76,11 @@ def check_top(s, pid, nthreads, leaders, gil_names, top_n=8):
     for f in leaders:
         if f not in names:
             problems.append("%s not among the top %d: %s" % (f, top_n, names))
+    for f, share in sorted((busy or {}).items()):
+        totals = [r[1] for r in s.rows if function_name(r[4]) == f]
+        if not totals or max(totals) < 100 * share:
+            problems.append("%s has %s%% of the samples in total, expected >= %.0f%%"
+                            % (f, max(totals) if totals else 0, 100 * share))
     return problems
 
 
@@ -91,8 +98,10 @@ q quit  c since start  s sort by total"""
 
 
 def selftest():
-    ok = check_top(parse_top(SAMPLE), 42, 3, ["spin", "c_spin"], ["spinner"])
+    ok = check_top(parse_top(SAMPLE), 42, 3, ["spin", "c_spin"], ["spinner"], busy={"start_thread": 0.9})
     assert ok == [], ok
+    assert check_top(parse_top(SAMPLE), 42, 3, ["spin"], ["spinner"], busy={"c_spin": 0.5}), \
+        "not caught: a busy function under its share"
     bad = [
         ("wrong pid", SAMPLE.replace("PID 42", "PID 41")),
         ("thread count", SAMPLE.replace("threads: 3", "threads: 2")),
