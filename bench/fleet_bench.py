@@ -69,15 +69,24 @@ def fd_count(pid):
 
 
 def start_profiler(args, outdir, extra=()):
+    """pybpfprof --all; its stderr goes to a file (a pipe nobody reads
+    would fill up and stall it), kept as prof.log."""
+    log = tempfile.NamedTemporaryFile(prefix="fleet-bench-", suffix=".stderr", delete=False)
     prof = subprocess.Popen([args.bin, "--all", "--output-dir", outdir, "-F", str(args.frequency),
                              "--interval", "10"] + list(extra),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    line = prof.stderr.readline().decode()
-    if "sampling" not in line:
-        prof.kill()
-        sys.exit("fleet_bench: pybpfprof did not start: %r" % line)
-    return prof
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    prof.log = log.name
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with open(log.name) as f:
+            if "sampling" in f.read():
+                return prof
+        if prof.poll() is not None:
+            break
+        time.sleep(0.1)
+    prof.kill()
+    with open(log.name) as f:
+        sys.exit("fleet_bench: pybpfprof did not start: %r" % f.read()[-500:])
 
 
 def run_busy(args, tmp, profiled):
@@ -156,6 +165,10 @@ def soak(args):
             if time.monotonic() >= next_report:
                 next_report += 30
                 rss, fds = proc_status(prof.pid, "VmRSS"), fd_count(prof.pid)
+                if rss is None or prof.poll() is not None:
+                    with open(prof.log) as f:
+                        sys.exit("fleet_bench: pybpfprof ended during the soak (exit %s) after %.0f s: %s"
+                                 % (prof.poll(), time.monotonic() - start, f.read()[-800:]))
                 series.append((time.monotonic() - start, rss, fds))
                 print("soak %4.0f s: %d processes started, pybpfprof RSS %.1f MB, %d fds"
                       % (series[-1][0], i, rss / 1024.0, fds), flush=True)
@@ -163,7 +176,9 @@ def soak(args):
         for m in members:
             m.wait()
         prof.send_signal(signal.SIGINT)
-        err = prof.communicate(timeout=60)[1].decode("utf-8", "replace")
+        prof.wait(timeout=60)
+        with open(prof.log) as f:
+            err = f.read()
         shutil.rmtree(tmp, ignore_errors=True)
     summary = [l for l in err.split("\n") if "processes followed" in l]
     print("soak: %d processes in %.0f s; RSS %.1f -> %.1f MB, fds %d -> %d (first report -> last)"
