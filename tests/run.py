@@ -2204,8 +2204,8 @@ ANY_PYFRAME_RE = re.compile(r"^(.+) \((.+?)(?::-?\d+)?\)$")
 
 def churn_name(frame):
     m = ANY_PYFRAME_RE.match(frame)
-    if not m or THREAD_RE.match(frame) or PROCESS_RE.match(frame) and not frame.endswith(")"):
-        return None
+    if not m:
+        return None  # native, kernel, marker (process and thread frames are never passed)
     return "fresh_*" if re.match(r"^fresh_\d+$", m.group(1)) else m.group(1)
 
 
