@@ -16,11 +16,25 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Bytes of user stack to copy at most; set by the loader, <= PP_STACK_MAX. */
 const volatile __u32 stack_limit = 64 * 1024;
+/*
+ * Wake the reader only once this many bytes wait in the ring buffer; it
+ * drains the ring on a timer otherwise. A wakeup per sample would cost the
+ * sampled CPU an irq_work and an IPI to the reader's CPU (VM exits on a
+ * guest) at every tick. 0: wake on every record.
+ */
+const volatile __u64 wakeup_bytes = 0;
+
+/* Bytes of a frame or code object read at once: enough for the fields the
+ * walk needs of every supported version (the span is checked per sample). */
+#define PP_WIN 128
 
 struct pp_scratch {
 	struct pp_sample s;
 	struct pp_pyframe py[PP_MAX_PYENTRIES];
 	__u8 stack[PP_STACK_MAX];
+	/* + 8: room for the verifier's view of a masked offset plus a word */
+	__u8 fwin[PP_WIN + 8]; /* the current frame's fields, from walk_ctx.fbase on */
+	__u8 cwin[PP_WIN + 8]; /* its code object's tag and name words, from cbase on */
 };
 
 /* One scratch record per CPU. A plain array indexed by CPU, because per-CPU
@@ -51,6 +65,25 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tstate_entry);
 } tstates SEC(".maps");
+
+/* A thread's stack mapping, as bpf_find_vma last saw it. */
+struct stack_range {
+	__u64 lo, hi; /* [vm_start, vm_end) */
+	__u64 start_time; /* task->start_time: a reused tid is another thread */
+};
+
+/*
+ * tid -> stack mapping. bpf_find_vma in the perf interrupt takes the mmap
+ * lock and must defer its release to an irq_work: per sample that was most
+ * of the sampler's cost. A stack mapping keeps its end for the thread's
+ * life (the main stack grows down: an SP below lo looks it up again).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct stack_range);
+} stacks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -187,6 +220,8 @@ struct walk_ctx {
 	__u32 n;
 	__u32 act_start; /* n when the current activation began */
 	__u32 flags;
+	__s32 fbase, cbase; /* where the frame and code windows start... */
+	__u32 flen, clen; /* ...and their length (0: read field by field) */
 };
 
 static __always_inline int emit(struct walk_ctx *c, __u64 code, __u64 instr, __u64 aux)
@@ -208,29 +243,111 @@ static __always_inline int emit(struct walk_ctx *c, __u64 code, __u64 instr, __u
 	return 0;
 }
 
-static __always_inline int emit_frame(struct walk_ctx *c)
+/*
+ * A frame's fields (and its code object's two words) are a few bytes apart:
+ * one read of their whole span costs a fraction of one read per field, and
+ * the walk makes these reads for every frame of every sample. A span that
+ * crosses into an unreadable page (a struct at the end of a mapping) fails
+ * whole: then each field is read alone, as if there were no window.
+ */
+static __always_inline int win_field(__u8 *win, __u64 addr, __s32 off, __u32 size, __s32 base)
+{
+	__s32 rel = off - base;
+
+	if (off < 0)
+		return 0; /* not in this version */
+	if (rel < 0 || rel > PP_WIN - 8 || size > 8)
+		return -1;
+	/* The masks restate the bounds checked above in a form the verifier
+	 * keeps (clang may test a copy of the register it then uses). */
+	return bpf_probe_read_user(win + (rel & (PP_WIN - 1)), size & 15, (const void *)(addr + off));
+}
+
+static __always_inline __u64 win_u64(const __u8 *win, __s32 rel)
+{
+	__u64 v = 0;
+
+	if (rel >= 0 && rel <= PP_WIN - 8)
+		__builtin_memcpy(&v, win + (rel & (PP_WIN - 1)), sizeof(v));
+	return v;
+}
+
+static __always_inline __s32 win_s32(const __u8 *win, __s32 rel)
+{
+	__s32 v = 0;
+
+	if (rel >= 0 && rel <= PP_WIN - 4)
+		__builtin_memcpy(&v, win + (rel & (PP_WIN - 1)), sizeof(v));
+	return v;
+}
+
+static __always_inline __u8 win_u8(const __u8 *win, __s32 rel)
+{
+	return rel >= 0 && rel < PP_WIN ? win[rel & (PP_WIN - 1)] : 0;
+}
+
+/* The span [base, end) of the fields at these offsets (-1: unused). */
+static __always_inline void win_span(__s32 *base, __u32 *len, const __s16 *off, const __u8 *size, int n)
+{
+	__s32 lo = 0x7fff, hi = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (off[i] < 0)
+			continue;
+		if (off[i] < lo)
+			lo = off[i];
+		if (off[i] + size[i] > hi)
+			hi = off[i] + size[i];
+	}
+	*base = lo;
+	*len = hi > lo && hi - lo <= PP_WIN ? (__u32)(hi - lo) : 0;
+}
+
+static __always_inline int frame_fetch(struct walk_ctx *c, struct pp_scratch *b, __u64 frame)
 {
 	const struct pp_offsets *o = &c->o;
-	__u64 code = 0, instr = 0, tag = 0;
+	__u32 len = c->flen;
 
-	if (read_u64(&code, c->frame + o->frame_code))
+	if (len && len <= PP_WIN &&
+	    !bpf_probe_read_user(b->fwin, ((len - 1) & (PP_WIN - 1)) + 1, (const void *)(frame + c->fbase)))
+		return 0;
+	if (win_field(b->fwin, frame, o->frame_code, 8, c->fbase) ||
+	    win_field(b->fwin, frame, o->frame_previous, 8, c->fbase) ||
+	    win_field(b->fwin, frame, o->frame_instr, o->instr_size == 4 ? 4 : 8, c->fbase) ||
+	    win_field(b->fwin, frame, o->frame_is_entry, 1, c->fbase) ||
+	    win_field(b->fwin, frame, o->frame_owner, 1, c->fbase))
 		return -1;
-	code &= o->code_mask;
-	if (o->instr_size == 4) {
-		__s32 lasti = 0;
+	return 0;
+}
 
-		if (bpf_probe_read_user(&lasti, sizeof(lasti), (const void *)(c->frame + o->frame_instr)))
-			return -1;
-		instr = (__u64)(__s64)lasti;
-	} else if (read_u64(&instr, c->frame + o->frame_instr)) {
+static __always_inline int code_fetch(struct walk_ctx *c, struct pp_scratch *b, __u64 code)
+{
+	const struct pp_offsets *o = &c->o;
+	__u32 len = c->clen;
+
+	if (len && len <= PP_WIN &&
+	    !bpf_probe_read_user(b->cwin, ((len - 1) & (PP_WIN - 1)) + 1, (const void *)(code + c->cbase)))
+		return 0;
+	if (win_field(b->cwin, code, o->code_tag, 8, c->cbase) || win_field(b->cwin, code, o->code_name, 8, c->cbase))
 		return -1;
-	}
+	return 0;
+}
+
+/* Emits the frame whose fields frame_fetch put in b->fwin. */
+static __always_inline int emit_frame(struct walk_ctx *c, struct pp_scratch *b)
+{
+	const struct pp_offsets *o = &c->o;
+	__u64 code, instr, tag = 0;
+
+	code = win_u64(b->fwin, o->frame_code - c->fbase) & o->code_mask;
+	if (o->instr_size == 4)
+		instr = (__u64)(__s64)win_s32(b->fwin, o->frame_instr - c->fbase);
+	else
+		instr = win_u64(b->fwin, o->frame_instr - c->fbase);
 	if (code && o->code_tag >= 0) {
-		__u64 name = 0;
-
-		if (read_u64(&tag, code + o->code_tag) || read_u64(&name, code + o->code_name))
+		if (code_fetch(c, b, code))
 			return -1;
-		tag ^= name;
+		tag = win_u64(b->cwin, o->code_tag - c->cbase) ^ win_u64(b->cwin, o->code_name - c->cbase);
 	}
 	return emit(c, code, instr, tag);
 }
@@ -265,8 +382,10 @@ static __always_inline int next_activation(struct walk_ctx *c, __u64 entry_previ
 static long walk_step(__u32 i, struct walk_ctx *c)
 {
 	const struct pp_offsets *o = &c->o;
-	__u64 frame = c->frame, previous = 0;
-	__u8 mark = 0;
+	__u64 frame = c->frame, previous;
+	__u32 cpu = c->cpu;
+	struct pp_scratch *b;
+	__u8 mark;
 
 	if (!frame) {
 		/* 3.11: a chain that ends before the _PyCFrame chain does was
@@ -275,9 +394,17 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 			goto drop_activation;
 		return 1;
 	}
+	b = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!b)
+		return 1;
+	if (frame_fetch(c, b, frame)) {
+		if (o->walk_kind == PP_WALK_IS_ENTRY && c->cframe)
+			goto drop_activation; /* unreadable */
+		goto fail;
+	}
+	previous = win_u64(b->fwin, o->frame_previous - c->fbase);
 	if (o->walk_kind == PP_WALK_OWNER) {
-		if (bpf_probe_read_user(&mark, 1, (const void *)(frame + o->frame_owner)))
-			goto fail;
+		mark = win_u8(b->fwin, o->frame_owner - c->fbase);
 		if (mark >= o->owner_cstack) {
 			/* The shim lives in its activation's C stack frame. */
 			if (emit(c, PP_PYF_BOUNDARY, 0, frame))
@@ -286,8 +413,8 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 		}
 	}
 	if (o->walk_kind == PP_WALK_IS_ENTRY) {
-		if (bpf_probe_read_user(&mark, 1, (const void *)(frame + o->frame_is_entry)) ||
-		    read_u64(&previous, frame + o->frame_previous) || emit_frame(c)) {
+		mark = win_u8(b->fwin, o->frame_is_entry - c->fbase);
+		if (emit_frame(c, b)) {
 			if (!c->cframe)
 				goto fail;
 			goto drop_activation; /* unreadable */
@@ -300,13 +427,12 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 			goto fail;
 		return c->frame ? 0 : 1;
 	}
-	if (emit_frame(c))
+	if (emit_frame(c, b))
 		goto fail;
 	if (o->walk_kind == PP_WALK_PER_FRAME && emit(c, PP_PYF_BOUNDARY, 0, 0))
 		return 1;
 next:
-	if (read_u64(&c->frame, frame + o->frame_previous))
-		goto fail;
+	c->frame = previous;
 	return 0;
 drop_activation:
 	c->n = c->act_start;
@@ -322,7 +448,14 @@ fail:
 static __always_inline __u32 python_walk(const struct pp_proc *p, __u64 tstate, __u32 cpu, __u32 *flags)
 {
 	struct walk_ctx c = {.o = p->off, .cpu = cpu};
+	const __s16 foff[] = {c.o.frame_code, c.o.frame_previous, c.o.frame_instr, c.o.frame_is_entry, c.o.frame_owner};
+	const __u8 fsize[] = {8, 8, c.o.instr_size == 4 ? 4 : 8, 1, 1};
+	const __s16 coff[] = {c.o.code_tag, c.o.code_name};
+	const __u8 csize[] = {8, 8};
 	__u64 f = 0;
+
+	win_span(&c.fbase, &c.flen, foff, fsize, 5);
+	win_span(&c.cbase, &c.clen, coff, csize, c.o.code_tag >= 0 ? 2 : 0);
 
 	if (read_u64(&f, tstate + p->off.tstate_frame))
 		goto fail;
@@ -345,13 +478,33 @@ fail:
 /* ---- copying the user stack ---- */
 
 struct vma_ctx {
-	__u64 end;
+	__u64 start, end;
 };
 
-static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, struct vma_ctx *c)
+static long vma_range_cb(struct task_struct *task, struct vm_area_struct *vma, struct vma_ctx *c)
 {
+	c->start = vma->vm_start;
 	c->end = vma->vm_end;
 	return 0;
+}
+
+/* The end of the mapping that holds sp, 0 if unknown. */
+static __always_inline __u64 stack_end(struct task_struct *task, __u32 tid, __u64 sp)
+{
+	__u64 born = BPF_CORE_READ(task, start_time);
+	struct stack_range *e = bpf_map_lookup_elem(&stacks, &tid), ne;
+	struct vma_ctx vc = {};
+
+	if (e && e->start_time == born && e->lo <= sp && sp < e->hi)
+		return e->hi;
+	count(PP_C_STACK_LOOKUPS);
+	if (bpf_find_vma(task, sp, vma_range_cb, &vc, 0) || vc.end <= sp || vc.start > sp)
+		return 0;
+	ne.lo = vc.start;
+	ne.hi = vc.end;
+	ne.start_time = born;
+	bpf_map_update_elem(&stacks, &tid, &ne, BPF_ANY);
+	return vc.end;
 }
 
 struct copy_ctx {
@@ -386,17 +539,17 @@ static long copy_step(__u32 i, struct copy_ctx *c)
  * Copy from SP up to the end of the stack's mapping (or the limit). Page by
  * page, because a read that crosses into an unmapped page fails whole.
  */
-static __always_inline __u32 stack_copy(__u32 cpu, __u32 py_len, struct task_struct *task, __u64 sp, __u32 *flags)
+static __always_inline __u32 stack_copy(__u32 cpu, __u32 tid, __u32 py_len, struct task_struct *task, __u64 sp,
+					__u32 *flags)
 {
-	struct vma_ctx vc = {.end = 0};
 	struct copy_ctx c = {.addr = sp, .cpu = cpu, .py_len = py_len};
 	__u64 limit = stack_limit;
 
 	if (limit > PP_STACK_MAX)
 		limit = PP_STACK_MAX;
-	if (bpf_find_vma(task, sp, vma_end_cb, &vc, 0) || vc.end <= sp)
-		vc.end = sp + limit; /* unknown: stop at the first unreadable page */
-	c.end = vc.end;
+	c.end = stack_end(task, tid, sp);
+	if (!c.end)
+		c.end = sp + limit; /* unknown: stop at the first unreadable page */
 	if (c.end - sp > limit) {
 		c.end = sp + limit;
 		*flags |= PP_S_STACK_LIMIT;
@@ -439,6 +592,7 @@ int pp_sample(struct bpf_perf_event_data *ctx)
 	struct pp_proc *p;
 	struct pt_regs uregs;
 	__u64 size, now;
+	bool wake;
 	long kn;
 
 	p = bpf_map_lookup_elem(&procs, &tgid);
@@ -476,7 +630,7 @@ int pp_sample(struct bpf_perf_event_data *ctx)
 	if (py_len > PP_MAX_PYENTRIES)
 		py_len = PP_MAX_PYENTRIES;
 	if (!(flags & PP_S_NO_USER_REGS))
-		stack_len = stack_copy(cpu, py_len, task, b->s.regs[PP_REG_RSP], &flags);
+		stack_len = stack_copy(cpu, tid, py_len, task, b->s.regs[PP_REG_RSP], &flags);
 	if (stack_len > PP_STACK_MAX)
 		stack_len = PP_STACK_MAX;
 
@@ -489,7 +643,8 @@ int pp_sample(struct bpf_perf_event_data *ctx)
 	size = sizeof(b->s) + (__u64)py_len * sizeof(struct pp_pyframe) + stack_len;
 	if (size > sizeof(*b))
 		return 0;
-	if (bpf_ringbuf_output(&records, b, size, 0))
+	wake = bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes;
+	if (bpf_ringbuf_output(&records, b, size, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP))
 		count(PP_C_RINGBUF_FULL);
 	return 0;
 }

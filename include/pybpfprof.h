@@ -152,6 +152,7 @@ enum pp_counter {
 	PP_C_SAMPLES, /* perf events that hit a followed process */
 	PP_C_RINGBUF_FULL,
 	PP_C_TSTATE_WALKS, /* full thread-list walks (cache misses) */
+	PP_C_STACK_LOOKUPS, /* stack mapping lookups (bpf_find_vma; cache misses) */
 	PP_NCOUNTERS
 };
 

@@ -475,12 +475,14 @@ static void print_summary(const struct options *o, const struct pp_pipeline *pl,
 	const struct pp_stats *st = pipeline_stats(pl);
 
 	pp_debug("user stack copied per sample: %.0f bytes on average, %llu at most; %llu copies cut at "
-		 "--stack-size, %llu at an unreadable page; %llu thread-list walks in BPF; %llu samples of "
+		 "--stack-size, %llu at an unreadable page; %llu thread-list walks and %llu stack mapping lookups in "
+		 "BPF; %llu samples of "
 		 "threads without Python, %llu malformed records, %llu of processes not followed",
 		 st->samples ? (double)st->stack_bytes / (double)st->samples : 0.0, (unsigned long long)st->stack_max,
 		 (unsigned long long)st->stack_limited, (unsigned long long)st->stack_faulted,
-		 (unsigned long long)counters[PP_C_TSTATE_WALKS], (unsigned long long)st->no_tstate,
-		 (unsigned long long)st->bad_records, (unsigned long long)st->unknown_pid);
+		 (unsigned long long)counters[PP_C_TSTATE_WALKS], (unsigned long long)counters[PP_C_STACK_LOOKUPS],
+		 (unsigned long long)st->no_tstate, (unsigned long long)st->bad_records,
+		 (unsigned long long)st->unknown_pid);
 	if (st->stack_limited && st->stack_limited * 100 >= st->samples) {
 		if (o->stack_kb < PP_STACK_MAX / 1024)
 			fprintf(stderr,

@@ -68,6 +68,9 @@ struct pp_sampler *sampler_open(const struct pp_sampler_opts *o, char *why, size
 		goto fail;
 	}
 	s->skel->rodata->stack_limit = o->stack_limit;
+	/* A quarter of the ring: the reader, woken by sampler_poll's timeout
+	 * otherwise, is called well before the ring fills. */
+	s->skel->rodata->wakeup_bytes = pow2_at_least(o->ringbuf_size) / 4;
 	bpf_map__set_max_entries(s->skel->maps.scratch, (uint32_t)s->ncpus);
 	bpf_map__set_max_entries(s->skel->maps.records, pow2_at_least(o->ringbuf_size));
 	err = sampler_bpf__load(s->skel);
@@ -139,7 +142,13 @@ int sampler_unfollow(struct pp_sampler *s, pid_t pid)
 
 int sampler_poll(struct pp_sampler *s, int timeout_ms)
 {
-	return ring_buffer__poll(s->rb, timeout_ms);
+	int n = ring_buffer__poll(s->rb, timeout_ms), m;
+
+	if (n < 0)
+		return n;
+	/* Records below the wakeup mark raise no event: take them anyway. */
+	m = ring_buffer__consume(s->rb);
+	return m < 0 ? m : n + m;
 }
 
 void sampler_stop(struct pp_sampler *s)
