@@ -1,21 +1,27 @@
 #!/usr/bin/python3
 """pybpfprof overhead benchmark (run as root, e.g. by `make bench`).
 
-For each workload (pure Python, numpy) and each round, runs the workload
-unprofiled, profiled at 99 Hz and profiled at 999 Hz (the order rotates per
-round so slow drift on a busy 2-core machine hits every configuration),
-each for --duration seconds, and reports medians over the rounds of:
+For each workload (pure Python, numpy) one workload process runs for the
+whole benchmark, pinned to CPU 0. Windows of --duration seconds alternate:
+unprofiled, profiled at 99 Hz, unprofiled, profiled at 999 Hz, unprofiled,
+... for --rounds rounds (the order of the frequencies rotates per round),
+each profiled window a whole pybpfprof run pinned to CPU 1. Reported,
+medians over the rounds:
 
+  paired ratio the throughput of each profiled window over the mean of the
+               unprofiled windows just before and after it (and the range):
+               the figure to quote. One process for all windows takes out
+               what differs between processes (memory layout, hash seeds:
+               a few percent on their own), neighbours take out drift
+  rate         iterations per second of a window: the median of its
+               one-second rates, counted by the workload itself. This VM
+               has bursts of host contention that slow a second or two by
+               up to 40%; the median is what a window runs at outside them
   bpf cpu/s    CPU seconds per second spent in the BPF sampler (kernel
-               bpf_stats): runs on the sampled CPU, so it is the target's
-               direct loss; noise-free, unlike the throughput ratio
-  paired ratio the median over rounds of profiled / unprofiled throughput
-               within the same round (and its range): the figure to quote,
-               as it cancels drift between rounds
-
-  throughput   profiled / unprofiled iterations per second, as counted by the
-               workload itself inside the profiled window. This includes the
-               BPF program's cost, which the kernel charges to the target.
+               bpf_stats); it runs on the sampled CPU, so it is the target's
+               direct loss, noise-free, unlike the throughput ratio
+  bpf/target   the same as a share of the CPU time the workload had
+  bpf us/smp   the same per sample taken
   cpu/s total  pybpfprof's user+sys CPU seconds (getrusage of the exited
                child: setup, sampling and output) per second of --seconds
   cpu/s steady the same from /proc/PID/stat deltas inside the window only
@@ -29,21 +35,31 @@ each for --duration seconds, and reports medians over the rounds of:
                python3.11 shows _start;__libc_start_call_main;Py_BytesMain).
   notrunc%     share of samples without "[native stack truncated]"
   exit latency time from the end of sampling (start line + --seconds) to the
-               profiler's exit with its output written
+               profiler's exit with its output written; after the rounds, one
+               more run of --latency-seconds (default 60) at the highest
+               frequency measures it on a long profile
+
+CONTROL: this VM's host slows both vCPUs by up to 40% for seconds to
+minutes at a time, more than the cost measured. So beside the workload a
+second, identical process (the control, not profiled) runs pinned to the
+same CPU: the scheduler gives each half of it in slices of milliseconds, so
+both see the same host. A window's rate is then the median over its seconds
+of workload/control iterations. The BPF sampler's cost lands on the
+workload (the kernel charges the interrupt to the task it interrupts); the
+perf timer's own interrupt entry on CPU 0 is paid by whichever of the two
+runs, so half of it is not seen: `bpf cpu/s` gives the sampler's share.
+--no-control measures plain iterations per second instead.
 
 The measurement window starts --margin seconds after the profiler's first
-stderr line (assumed to be printed when it starts sampling; the margin
-absorbs the difference) and ends --margin before start + --seconds; the
-unprofiled runs use the same window relative to their start.
-
-The workload runs pinned to CPU 0 and pybpfprof to CPU 1 (--no-pin to let
-the scheduler place them).
+stderr line (printed when it starts sampling) and ends --margin before
+start + --seconds; unprofiled windows are trimmed the same way.
 
 Workloads run with OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=MKL_NUM_THREADS=1:
 one thread does all the work, so throughput does not depend on idle cores.
 
-usage: bench/bench.py [--bin PATH] [--python PATH] [--duration 20]
-                      [--rounds 3] [--freqs 99,999] [--kinds python,numpy]
+usage: bench/bench.py [--bin PATH] [--python PATH] [--duration 10]
+                      [--rounds 8] [--freqs 99,999] [--kinds python,numpy]
+                      [--latency-seconds 60]
 """
 import argparse
 import json
@@ -73,9 +89,11 @@ def parse_args(argv):
     p.add_argument("--python", default="/usr/bin/python3.11",
                    help="interpreter for the workloads (needs numpy for "
                         "the numpy workload)")
-    p.add_argument("--duration", type=int, default=20,
-                   help="seconds per run (also the profiler's --seconds)")
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--duration", type=int, default=10,
+                   help="seconds per window (also the profiler's --seconds)")
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--latency-seconds", type=int, default=60,
+                   help="length of the run that measures exit latency (0: none)")
     p.add_argument("--freqs", default="99,999")
     p.add_argument("--kinds", default="python,numpy")
     p.add_argument("--margin", type=float, default=1.0,
@@ -83,6 +101,8 @@ def parse_args(argv):
     p.add_argument("--root-frames", default=ROOT_FRAMES,
                    help="comma-separated frame names that count as the root")
     p.add_argument("--workdir", default=os.path.join(REPO, "build", "bench"))
+    p.add_argument("--no-control", dest="control", action="store_false",
+                   help="no control process beside the workload (see CONTROL above)")
     p.add_argument("--no-pin", dest="pin", action="store_false",
                    help="do not pin the workload to CPU 0 and pybpfprof to CPU 1")
     return p.parse_args(argv)
@@ -165,9 +185,10 @@ def sleep_until(t):
         time.sleep(delay)
 
 
-def run_profiled(args, pid, freq, out):
-    """Profile pid for --duration; returns timings and CPU figures."""
-    cmd = [args.bin, "--pid", str(pid), "--seconds", str(args.duration),
+def run_profiled(args, pid, freq, out, seconds=None):
+    """Profile pid for `seconds` (--duration); returns timings and CPU figures."""
+    seconds = seconds or args.duration
+    cmd = [args.bin, "--pid", str(pid), "--seconds", str(seconds),
            "--frequency", str(freq), "--output", out]
     launched = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
@@ -180,12 +201,12 @@ def run_profiled(args, pid, freq, out):
         start = lines.get(timeout=60)[0]      # the start line
     except queue.Empty:
         start = launched
-    w0, w1 = window(start, args)
+    w0, w1 = window(start, args, seconds)
     sleep_until(w0)
-    cpu0 = proc_cpu_seconds(proc.pid)
+    cpu0, tcpu0 = proc_cpu_seconds(proc.pid), proc_cpu_seconds(pid)
     bpf0 = bpf_run_time_ns()
     sleep_until(w1)
-    cpu1 = proc_cpu_seconds(proc.pid)
+    cpu1, tcpu1 = proc_cpu_seconds(proc.pid), proc_cpu_seconds(pid)
     bpf1 = bpf_run_time_ns()
     _, status, rusage = os.wait4(proc.pid, 0)
     exited = time.monotonic()
@@ -204,23 +225,42 @@ def run_profiled(args, pid, freq, out):
         steady = (cpu1 - cpu0) / (w1 - w0)
     return {
         "window": (w0, w1),
-        "cpu_total_per_s": (rusage.ru_utime + rusage.ru_stime) / args.duration,
+        "cpu_total_per_s": (rusage.ru_utime + rusage.ru_stime) / seconds,
         "cpu_steady_per_s": steady,
-        "exit_latency": exited - (start + args.duration),
+        "exit_latency": exited - (start + seconds),
         # CPU time spent in the BPF sampler per second: charged to whatever
         # runs on the sampled CPU, i.e. the target's own loss (plus the
         # early-return calls on the other, idle CPU).
         "bpf_cpu_per_s": None if bpf0 is None or bpf1 is None else (bpf1 - bpf0) / 1e9 / (w1 - w0),
+        # the same as a share of the CPU the target got in the window
+        "bpf_share": None if bpf0 is None or bpf1 is None or not tcpu0 or not tcpu1 or tcpu1 <= tcpu0
+        else (bpf1 - bpf0) / 1e9 / (tcpu1 - tcpu0),
     }
 
 
-def window(start, args):
-    return start + args.margin, start + args.duration - args.margin
+def window(start, args, seconds=None):
+    return start + args.margin, start + (seconds or args.duration) - args.margin
 
 
 def throughput(ends, w0, w1):
     """Iterations per second finishing inside [w0, w1]."""
     return sum(1 for t in ends if w0 <= t <= w1) / (w1 - w0)
+
+
+def steady_rate(ends, w0, w1, control=None):
+    """The median of the one-second rates inside [w0, w1] (over the
+    control's rates in the same seconds, if given): what the window runs at
+    outside bursts of host contention."""
+    def rate(a, b):
+        r = throughput(ends, a, b)
+        if control is None:
+            return r
+        c = throughput(control, a, b)
+        return r / c if c else None
+    n = int(w1 - w0)
+    if n < 1:
+        return rate(w0, w1)
+    return median([rate(w0 + i, w0 + i + 1) for i in range(n)])
 
 
 # -- profile analysis ------------------------------------------------------
@@ -251,27 +291,60 @@ def root_shares(path, root_frames):
 
 # -- driver ------------------------------------------------------------------
 
-def run_one(args, kind, freq, tag):
-    wl_out = os.path.join(args.workdir, "%s.workload.json" % tag)
-    prof_out = os.path.join(args.workdir, "%s.folded" % tag)
+def run_kind(args, kind, freqs):
+    """One workload process; unprofiled and profiled windows alternate.
+    Returns {freq or None: [window results]} and the latency run's result."""
+    wl_out = os.path.join(args.workdir, "%s.workload.json" % kind)
+    roots = set(args.root_frames.split(","))
     proc = start_workload(args, kind, wl_out)
+    control = None
+    if args.control:
+        ctl_out = os.path.join(args.workdir, "%s.control.json" % kind)
+        control = start_workload(args, kind, ctl_out)
     time.sleep(0.5)
-    result = {}
+    seq = []          # (freq or None, result) in time order
+    latency = None
+
+    def unprofiled():
+        w0, w1 = window(time.monotonic(), args)
+        sleep_until(w1 + args.margin)
+        seq.append((None, {"window": (w0, w1)}))
+
+    def profiled(freq, tag, seconds=None):
+        prof_out = os.path.join(args.workdir, "%s.folded" % tag)
+        print("bench: %s ..." % tag, file=sys.stderr, flush=True)
+        result = run_profiled(args, proc.pid, freq, prof_out, seconds)
+        result["root"], result["notrunc"], result["samples"] = root_shares(prof_out, roots)
+        if result.get("bpf_cpu_per_s") is not None and result["samples"]:
+            result["bpf_us"] = 1e6 * result["bpf_cpu_per_s"] * (seconds or args.duration) / result["samples"]
+        return result
+
     try:
-        if freq is None:
-            w0, w1 = window(time.monotonic(), args)
-            sleep_until(w1 + args.margin)
-        else:
-            result = run_profiled(args, proc.pid, freq, prof_out)
-            w0, w1 = result["window"]
+        for rnd in range(args.rounds):
+            order = freqs[rnd % len(freqs):] + freqs[:rnd % len(freqs)]
+            for freq in order:
+                unprofiled()
+                seq.append((freq, profiled(freq, "%s-%d-r%d" % (kind, freq, rnd + 1))))
+        unprofiled()
+        if args.latency_seconds > 0:
+            latency = profiled(max(freqs), "%s-%d-long" % (kind, max(freqs)), args.latency_seconds)
     finally:
-        ends = stop_workload(proc, wl_out)
-    result["ips"] = throughput(ends, w0, w1)
-    if freq is not None:
-        roots = set(args.root_frames.split(","))
-        result["root"], result["notrunc"], result["samples"] = \
-            root_shares(prof_out, roots)
-    return result
+        try:
+            ends = stop_workload(proc, wl_out)
+        finally:
+            ctl_ends = stop_workload(control, ctl_out) if control else None
+    for _, r in seq:
+        r["ips"] = steady_rate(ends, *r["window"])
+        r["rel"] = steady_rate(ends, *r["window"], control=ctl_ends) if control else r["ips"]
+    results = {}
+    for i, (freq, r) in enumerate(seq):
+        if freq is not None:
+            around = [seq[j][1]["rel"] for j in (i - 1, i + 1)
+                      if 0 <= j < len(seq) and seq[j][0] is None and seq[j][1]["rel"]]
+            base = statistics.mean(around) if around else None
+            r["paired"] = r["rel"] / base if base and r["rel"] else None
+        results.setdefault(freq, []).append(r)
+    return results, latency
 
 
 def median(values):
@@ -303,43 +376,38 @@ def run_all(args):
         sys.exit("bench: %s not found (build it first)" % args.bin)
     os.makedirs(args.workdir, exist_ok=True)
     freqs = [int(f) for f in args.freqs.split(",") if f]
-    configs = [None] + freqs
-    results = {}
+    results, latencies = {}, {}
     for kind in args.kinds.split(","):
-        for rnd in range(args.rounds):
-            order = configs[rnd % len(configs):] + configs[:rnd % len(configs)]
-            for freq in order:
-                tag = "%s-%s-r%d" % (kind, freq or "none", rnd + 1)
-                print("bench: %s ..." % tag, file=sys.stderr, flush=True)
-                results.setdefault((kind, freq), []).append(run_one(args, kind, freq, tag))
-    print_table(args, results)
+        per_freq, latencies[kind] = run_kind(args, kind, freqs)
+        for freq, runs in per_freq.items():
+            results[(kind, freq)] = runs
+    print_table(args, results, latencies)
     with open(os.path.join(args.workdir, "results.json"), "w") as f:
         json.dump({"%s@%s" % k: v for k, v in results.items()}, f, indent=1,
                   default=str)
     return 0
 
 
-def print_table(args, results):
-    print("pybpfprof bench: %s, %g s per run, %d rounds, medians "
-          "(window trimmed %g s each end)" % (os.path.basename(args.bin),
-                                             args.duration, args.rounds,
-                                             args.margin))
-    head = ("workload", "config", "iter/s", "ratio", "paired ratio (min-max)", "bpf cpu/s", "cpu/s total",
-            "cpu/s steady", "root%", "notrunc%", "exit lat.", "samples")
+def print_table(args, results, latencies):
+    print("pybpfprof bench: %s, %d rounds of %g s windows in one workload process "
+          "per kind%s, medians (window trimmed %g s each end)"
+          % (os.path.basename(args.bin), args.rounds, args.duration,
+             " beside its control" if args.control else "", args.margin))
+    head = ("workload", "config", "iter/s", "paired ratio (min-max)", "bpf cpu/s", "bpf/target",
+            "bpf us/smp",
+            "cpu/s total", "cpu/s steady", "root%", "notrunc%", "exit lat.", "samples")
     rows = []
-    for (kind, freq), runs in results.items():
-        base = median([r["ips"] for r in results[(kind, None)]])
-        ips = median([r["ips"] for r in runs])
-        # Each round ran every config back to back: the ratio within a round
-        # cancels the slow drift of a shared machine.
-        paired = [r["ips"] / b["ips"] for r, b in zip(runs, results[(kind, None)]) if b["ips"]]
+    for (kind, freq), runs in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        paired = [r["paired"] for r in runs if r.get("paired")]
+        bpf = median([r.get("bpf_cpu_per_s") for r in runs])
         rows.append((
             kind, "unprofiled" if freq is None else "%d Hz" % freq,
-            fmt(ips, ".1f"),
-            fmt(ips / base if base else None, ".3f"),
+            fmt(median([r["ips"] for r in runs]), ".1f"),
             "-" if freq is None or not paired else "%.3f (%.3f-%.3f)" % (
                 median(paired), min(paired), max(paired)),
-            fmt(median([r.get("bpf_cpu_per_s") for r in runs]), ".4f"),
+            fmt(bpf, ".4f"),
+            fmt(mul100(median([r.get("bpf_share") for r in runs])), ".2f", "%"),
+            fmt(median([r.get("bpf_us") for r in runs]), ".1f"),
             fmt(median([r.get("cpu_total_per_s") for r in runs]), ".3f"),
             fmt(median([r.get("cpu_steady_per_s") for r in runs]), ".3f"),
             fmt(mul100(median([r.get("root") for r in runs])), ".1f"),
@@ -351,6 +419,12 @@ def print_table(args, results):
     for row in [head] + rows:
         print("  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
                         for i, (c, w) in enumerate(zip(row, widths))))
+    for kind, r in latencies.items():
+        if r:
+            print("%s: a %d s profile at %s Hz was written %.2f s after sampling ended "
+                  "(%d samples, pybpfprof %.3f cpu/s)"
+                  % (kind, args.latency_seconds, max(int(f) for f in args.freqs.split(",")),
+                     r["exit_latency"], r["samples"], r["cpu_total_per_s"]))
 
 
 def mul100(x):

@@ -2,13 +2,16 @@
 """pybpfprof fleet-mode benchmark (root; `make bench-fleet`).
 
 Part 1, cost: --procs busy pure-Python processes (bench_workload.py
---kind python) run for --duration seconds unprofiled, then again while
-`pybpfprof --all --output-dir` samples every process at 19 Hz; the
-unprofiled and profiled runs alternate for --rounds rounds. Prints, per
-process and as a median, the throughput ratio (profiled / unprofiled
-iterations per second, same process slot, same round), and pybpfprof's
-CPU share of one core, the BPF sampler's CPU (kernel bpf_stats) and
-pybpfprof's peak RSS.
+--kind python) start once and run for the whole part. Windows of
+--duration seconds alternate: unprofiled, then `pybpfprof --all
+--output-dir` sampling every process at 19 Hz, for --rounds rounds, and a
+last unprofiled window. A process's rate in a window is the median of its
+one-second rates (bursts of host contention on this VM slow whole seconds);
+its throughput ratio is its rate in a profiled window over the mean of its
+rates in the unprofiled windows just before and after. Prints the ratio per
+process (median of rounds), their median and minimum, the same for the sum
+of all processes, and pybpfprof's CPU share of one core, the BPF sampler's
+CPU (kernel bpf_stats) and pybpfprof's peak RSS.
 
 Part 2, soak (--soak seconds, 0 to skip): pybpfprof --all runs while short
 Python processes come and go (one started every second, each living 4 s,
@@ -89,57 +92,67 @@ def start_profiler(args, outdir, extra=()):
         sys.exit("fleet_bench: pybpfprof did not start: %r" % f.read()[-500:])
 
 
-def run_busy(args, tmp, profiled):
-    """One round: --procs workloads for --duration s; returns (iterations/s
-    per slot, profiler figures or None)."""
-    outs = [os.path.join(tmp, "w%d.json" % i) for i in range(args.procs)]
-    bargs = argparse.Namespace(python=args.python, pin=False)
-    procs = [bench.start_workload(bargs, "python", o) for o in outs]
-    prof = figures = None
-    if profiled:
-        prof = start_profiler(args, os.path.join(tmp, "profiles"))
-        time.sleep(1.5)   # the first scan attaches every workload
+def profiled_window(args, tmp):
+    """pybpfprof --all for one window; returns the window and its figures."""
+    prof = start_profiler(args, os.path.join(tmp, "profiles"))
+    time.sleep(1.5)   # the first scan attaches every workload
     start = time.monotonic()
-    cpu0 = bench.proc_cpu_seconds(prof.pid) if prof else None
-    bpf0 = bench.bpf_run_time_ns() if prof else None
+    cpu0, bpf0 = bench.proc_cpu_seconds(prof.pid), bench.bpf_run_time_ns()
     time.sleep(args.duration)
-    if prof:
-        cpu1 = bench.proc_cpu_seconds(prof.pid)
-        bpf1 = bench.bpf_run_time_ns()
-        figures = {"cpu_share": (cpu1 - cpu0) / args.duration,
-                   "bpf_share": (bpf1 - bpf0) / 1e9 / args.duration
-                   if bpf0 is not None and bpf1 is not None else None,
-                   "peak_rss_kb": proc_status(prof.pid, "VmHWM")}
-        prof.send_signal(signal.SIGINT)
-        prof.wait(timeout=60)
-    w0, w1 = start + args.margin, start + args.duration - args.margin
-    rates = [bench.throughput(bench.stop_workload(p, o), w0, w1) for p, o in zip(procs, outs)]
-    return rates, figures
+    cpu1, bpf1 = bench.proc_cpu_seconds(prof.pid), bench.bpf_run_time_ns()
+    figures = {"cpu_share": (cpu1 - cpu0) / args.duration,
+               "bpf_share": (bpf1 - bpf0) / 1e9 / args.duration
+               if bpf0 is not None and bpf1 is not None else None,
+               "peak_rss_kb": proc_status(prof.pid, "VmHWM")}
+    prof.send_signal(signal.SIGINT)
+    prof.wait(timeout=60)
+    if prof.returncode != 0:
+        with open(prof.log) as f:
+            sys.exit("fleet_bench: pybpfprof failed (exit %s): %s" % (prof.returncode, f.read()[-800:]))
+    return (start + args.margin, start + args.duration - args.margin), figures
 
 
 def cost(args):
-    ratios = [[] for _ in range(args.procs)]
-    figs = []
+    tmp = tempfile.mkdtemp(prefix="fleet-bench-")
+    outs = [os.path.join(tmp, "w%d.json" % i) for i in range(args.procs)]
+    bargs = argparse.Namespace(python=args.python, pin=False)
     with open(bench.BPF_STATS, "w") as f:
         f.write("1")
-    for r in range(args.rounds):
-        tmp = tempfile.mkdtemp(prefix="fleet-bench-")
-        try:
-            base, _ = run_busy(args, tmp, False)
-            prof, fig = run_busy(args, tmp, True)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        figs.append(fig)
-        for i in range(args.procs):
-            ratios[i].append(prof[i] / base[i] if base[i] else float("nan"))
-        print("round %d: unprofiled %.1f it/s, profiled %.1f it/s (all %d processes)"
-              % (r + 1, sum(base), sum(prof), args.procs), flush=True)
-    per = [statistics.median(r) for r in ratios]
-    print("\nfleet cost: %d busy processes, %d Hz, %g s x %d rounds (2 cores: the processes share them)"
-          % (args.procs, args.frequency, args.duration, args.rounds))
-    print("throughput ratio per process (median of rounds): "
-          + " ".join("%.3f" % x for x in per))
-    print("throughput ratio: median %.3f, min %.3f" % (statistics.median(per), min(per)))
+    procs = [bench.start_workload(bargs, "python", o) for o in outs]
+    seq = []    # (figures or None, window) in time order
+    try:
+        for r in range(args.rounds + 1):
+            t0 = time.monotonic()
+            time.sleep(args.duration)
+            seq.append((None, (t0 + args.margin, t0 + args.duration - args.margin)))
+            if r == args.rounds:
+                break
+            window, fig = profiled_window(args, tmp)
+            seq.append((fig, window))
+            print("round %d of %d done" % (r + 1, args.rounds), flush=True)
+        ends = [bench.stop_workload(p, o) for p, o in zip(procs, outs)]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    rates = [[bench.steady_rate(e, *w) for _, w in seq] for e in ends]   # [proc][window]
+    total = [sum(col) for col in zip(*rates)]
+
+    def ratios(series):
+        out = []
+        for j in range(1, len(seq), 2):     # profiled windows sit between two unprofiled ones
+            base = (series[j - 1] + series[j + 1]) / 2
+            out.append(series[j] / base if base else float("nan"))
+        return out
+
+    per = [statistics.median(ratios(r)) for r in rates]
+    figs = [f for f, _ in seq if f]
+    print("\nfleet cost: %d busy processes, %d Hz, %d rounds of %g s windows "
+          "(2 cores: the processes share them)" % (args.procs, args.frequency, args.rounds, args.duration))
+    print("throughput ratio per process (median of rounds): " + " ".join("%.3f" % x for x in per))
+    print("throughput ratio: median %.3f, min %.3f; all processes together: %s"
+          % (statistics.median(per), min(per), " ".join("%.3f" % x for x in ratios(total))))
     print("pybpfprof CPU: %.2f%% of one core; BPF sampler: %.2f%% of one core; peak RSS %.1f MB"
           % (100 * statistics.median(f["cpu_share"] for f in figs),
              100 * statistics.median(f["bpf_share"] or 0 for f in figs),

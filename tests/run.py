@@ -1484,7 +1484,7 @@ def test_output_stdout(env):
 
 
 def test_sigint(env, sig=signal.SIGINT, name="sigint"):
-    """No --seconds: SIGINT (or SIGTERM) after 2 s must still produce a full profile."""
+    """No --seconds: SIGINT (or SIGTERM, SIGHUP) after 2 s must still produce a full profile."""
     art = env.artifacts(name)
     out = os.path.join(art, "profile.folded")
     with env.workload("ground_truth.py", [], art) as wl:
@@ -1515,6 +1515,11 @@ def test_sigint(env, sig=signal.SIGINT, name="sigint"):
 
 def test_sigterm(env):
     return test_sigint(env, signal.SIGTERM, "sigterm")
+
+
+def test_sighup(env):
+    """A closed terminal ends the run like Ctrl-C, with the profile written."""
+    return test_sigint(env, signal.SIGHUP, "sighup")
 
 
 def test_native_truncated(env):
@@ -2615,6 +2620,7 @@ E2E_PER_BINARY = [
     ("fault.dlclose", test_fault_dlclose),
     ("fault.disk_full", test_fault_disk_full),
     ("fault.sigpipe", test_fault_sigpipe),
+    ("fault.sighup", test_sighup),
     ("security.privileges", test_security_privileges),
     ("security.symlink", test_security_symlink),
     ("overload", test_overload),
