@@ -5,10 +5,14 @@ Part 1, cost: --procs busy pure-Python processes (bench_workload.py
 --kind python) start once and run for the whole part. Windows of
 --duration seconds alternate: unprofiled, then `pybpfprof --all
 --output-dir` sampling every process at 19 Hz, for --rounds rounds, and a
-last unprofiled window. A process's rate in a window is the median of its
-one-second rates (bursts of host contention on this VM slow whole seconds);
-its throughput ratio is its rate in a profiled window over the mean of its
-rates in the unprofiled windows just before and after. Prints the ratio per
+last unprofiled window. Beside them runs a control that pybpfprof does not
+sample (a Perl loop: not CPython), which sees the same host: this VM's host
+slows it by up to 40% for seconds to minutes at a time, more than the cost
+measured. A process's rate in a window is the median over its seconds of
+its iterations over the control's; its throughput ratio is its rate in a
+profiled window over the mean of its rates in the unprofiled windows just
+before and after (--no-control: plain iterations per second, the median of
+one-second rates). Prints the ratio per
 process (median of rounds), their median and minimum, the same for the sum
 of all processes, and pybpfprof's CPU share of one core, the BPF sampler's
 CPU (kernel bpf_stats) and pybpfprof's peak RSS.
@@ -50,6 +54,7 @@ def parse_args(argv):
     p.add_argument("--margin", type=float, default=2.0)
     p.add_argument("--frequency", type=int, default=19)
     p.add_argument("--soak", type=float, default=600)
+    p.add_argument("--no-control", dest="control", action="store_false")
     return p.parse_args(argv)
 
 
@@ -92,6 +97,28 @@ def start_profiler(args, outdir, extra=()):
         sys.exit("fleet_bench: pybpfprof did not start: %r" % f.read()[-500:])
 
 
+# Half a millisecond of work per line: fine-grained even with a tenth of a core.
+CONTROL = r"""
+use Time::HiRes qw(clock_gettime CLOCK_MONOTONIC);
+open(my $out, ">", $ARGV[0]) or die;
+select($out); $| = 1;
+$SIG{TERM} = sub { exit 0 };
+while (1) { my $x = 0; $x += ($_ * $_) % 7 for 1 .. 3000; print clock_gettime(CLOCK_MONOTONIC), "\n"; }
+"""
+
+
+def start_control(path):
+    return subprocess.Popen(["perl", "-e", CONTROL, path], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL)
+
+
+def stop_control(proc, path):
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    with open(path) as f:
+        return [float(line) for line in f if line.endswith("\n")]
+
+
 def profiled_window(args, tmp):
     """pybpfprof --all for one window; returns the window and its figures."""
     prof = start_profiler(args, os.path.join(tmp, "profiles"))
@@ -119,6 +146,8 @@ def cost(args):
     with open(bench.BPF_STATS, "w") as f:
         f.write("1")
     procs = [bench.start_workload(bargs, "python", o) for o in outs]
+    ctl_path = os.path.join(tmp, "control.txt")
+    control = start_control(ctl_path) if args.control else None
     seq = []    # (figures or None, window) in time order
     try:
         for r in range(args.rounds + 1):
@@ -131,13 +160,14 @@ def cost(args):
             seq.append((fig, window))
             print("round %d of %d done" % (r + 1, args.rounds), flush=True)
         ends = [bench.stop_workload(p, o) for p, o in zip(procs, outs)]
+        ctl_ends = stop_control(control, ctl_path) if control else None
     finally:
-        for p in procs:
+        for p in procs + ([control] if control else []):
             if p.poll() is None:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    rates = [[bench.steady_rate(e, *w) for _, w in seq] for e in ends]   # [proc][window]
-    total = [sum(col) for col in zip(*rates)]
+    rates = [[bench.steady_rate(e, *w, control=ctl_ends) for _, w in seq] for e in ends]   # [proc][window]
+    total = [bench.steady_rate(sorted(t for e in ends for t in e), *w, control=ctl_ends) for _, w in seq]
 
     def ratios(series):
         out = []
@@ -149,7 +179,8 @@ def cost(args):
     per = [statistics.median(ratios(r)) for r in rates]
     figs = [f for f, _ in seq if f]
     print("\nfleet cost: %d busy processes, %d Hz, %d rounds of %g s windows "
-          "(2 cores: the processes share them)" % (args.procs, args.frequency, args.rounds, args.duration))
+          "(2 cores: the processes share them)%s" % (args.procs, args.frequency, args.rounds, args.duration,
+                                                     ", rates relative to the control" if control else ""))
     print("throughput ratio per process (median of rounds): " + " ".join("%.3f" % x for x in per))
     print("throughput ratio: median %.3f, min %.3f; all processes together: %s"
           % (statistics.median(per), min(per), " ".join("%.3f" % x for x in ratios(total))))
