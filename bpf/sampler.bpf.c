@@ -24,9 +24,8 @@ const volatile __u32 stack_limit = 64 * 1024;
  */
 const volatile __u64 wakeup_bytes = 0;
 
-/* Bytes of a frame or code object read at once: enough for the fields the
- * walk needs of every supported version (the span is checked per sample). */
-#define PP_WIN 128
+/* Bytes of a frame or code object read at once (layouts are checked to fit). */
+#define PP_WIN PP_FIELD_WINDOW
 
 struct pp_scratch {
 	struct pp_sample s;
@@ -256,11 +255,11 @@ static __always_inline int win_field(__u8 *win, __u64 addr, __s32 off, __u32 siz
 
 	if (off < 0)
 		return 0; /* not in this version */
-	if (rel < 0 || rel > PP_WIN - 8 || size > 8)
+	if (rel < 0 || size < 1 || size > 8 || rel + size > PP_WIN)
 		return -1;
 	/* The masks restate the bounds checked above in a form the verifier
 	 * keeps (clang may test a copy of the register it then uses). */
-	return bpf_probe_read_user(win + (rel & (PP_WIN - 1)), size & 15, (const void *)(addr + off));
+	return bpf_probe_read_user(win + (rel & (PP_WIN - 1)), ((size - 1) & 7) + 1, (const void *)(addr + off));
 }
 
 static __always_inline __u64 win_u64(const __u8 *win, __s32 rel)

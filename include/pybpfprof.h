@@ -22,6 +22,9 @@
  * at most this. A power of two: BPF offsets are masked with it. */
 #define PP_STACK_MAX (256 * 1024)
 #define PP_PAGE_SIZE 4096
+/* The sampler reads a frame's fields, and a code object's tag and name words,
+ * each in one read of at most this many bytes: layouts must fit. */
+#define PP_FIELD_WINDOW 128
 /* Threads and interpreters walked to find the sampled thread's state. */
 #define PP_MAX_THREADS 4096
 #define PP_MAX_INTERPS 16

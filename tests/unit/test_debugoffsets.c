@@ -500,6 +500,14 @@ static void test_314(void)
 	put_u64(img, 288, 300); /* interpreter_frame.owner at the frame's size */
 	refused("3.14 owner outside the frame", img, sizeof(img), "interpreter_frame.owner");
 
+	/* Fields the sampler reads in one window must lie within it. */
+	image314(img, 0x030e00f0);
+	put_u64(img, 256, 8); /* interpreter_frame.previous, far below instr_ptr (203) */
+	refused("3.14 frame fields too far apart", img, sizeof(img), "span 203 bytes");
+	image314(img, 0x030e00f0);
+	put_u64(img, 352, 16); /* code_object.firstlineno, far below name */
+	refused("3.14 code fields too far apart", img, sizeof(img), "span 294 bytes");
+
 	/* Not 3.13 or 3.14. */
 	image314(img, 0x030f00a1);
 	refused("3.15.0a1", img, sizeof(img), "3.15.0a1");
