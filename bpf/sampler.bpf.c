@@ -32,8 +32,8 @@ struct pp_scratch {
 	struct pp_pyframe py[PP_MAX_PYENTRIES];
 	__u8 stack[PP_STACK_MAX];
 	/* + 8: room for the verifier's view of a masked offset plus a word */
-	__u8 fwin[PP_WIN + 8]; /* the current frame's fields, from walk_ctx.fbase on */
-	__u8 cwin[PP_WIN + 8]; /* its code object's tag and name words, from cbase on */
+	__u8 fwin[PP_WIN + 8]; /* the current frame's fields, from off.frame_win on */
+	__u8 cwin[PP_WIN + 8]; /* its code object's tag and name words, from off.code_win on */
 };
 
 /* One scratch record per CPU. A plain array indexed by CPU, because per-CPU
@@ -219,8 +219,6 @@ struct walk_ctx {
 	__u32 n;
 	__u32 act_start; /* n when the current activation began */
 	__u32 flags;
-	__s32 fbase, cbase; /* where the frame and code windows start... */
-	__u32 flen, clen; /* ...and their length (0: read field by field) */
 };
 
 static __always_inline int emit(struct walk_ctx *c, __u64 code, __u64 instr, __u64 aux)
@@ -285,36 +283,19 @@ static __always_inline __u8 win_u8(const __u8 *win, __s32 rel)
 	return rel >= 0 && rel < PP_WIN ? win[rel & (PP_WIN - 1)] : 0;
 }
 
-/* The span [base, end) of the fields at these offsets (-1: unused). */
-static __always_inline void win_span(__s32 *base, __u32 *len, const __s16 *off, const __u8 *size, int n)
-{
-	__s32 lo = 0x7fff, hi = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (off[i] < 0)
-			continue;
-		if (off[i] < lo)
-			lo = off[i];
-		if (off[i] + size[i] > hi)
-			hi = off[i] + size[i];
-	}
-	*base = lo;
-	*len = hi > lo && hi - lo <= PP_WIN ? (__u32)(hi - lo) : 0;
-}
-
 static __always_inline int frame_fetch(struct walk_ctx *c, struct pp_scratch *b, __u64 frame)
 {
 	const struct pp_offsets *o = &c->o;
-	__u32 len = c->flen;
+	__u32 len = o->frame_win_len;
 
 	if (len && len <= PP_WIN &&
-	    !bpf_probe_read_user(b->fwin, ((len - 1) & (PP_WIN - 1)) + 1, (const void *)(frame + c->fbase)))
+	    !bpf_probe_read_user(b->fwin, ((len - 1) & (PP_WIN - 1)) + 1, (const void *)(frame + o->frame_win)))
 		return 0;
-	if (win_field(b->fwin, frame, o->frame_code, 8, c->fbase) ||
-	    win_field(b->fwin, frame, o->frame_previous, 8, c->fbase) ||
-	    win_field(b->fwin, frame, o->frame_instr, o->instr_size == 4 ? 4 : 8, c->fbase) ||
-	    win_field(b->fwin, frame, o->frame_is_entry, 1, c->fbase) ||
-	    win_field(b->fwin, frame, o->frame_owner, 1, c->fbase))
+	if (win_field(b->fwin, frame, o->frame_code, 8, o->frame_win) ||
+	    win_field(b->fwin, frame, o->frame_previous, 8, o->frame_win) ||
+	    win_field(b->fwin, frame, o->frame_instr, o->instr_size == 4 ? 4 : 8, o->frame_win) ||
+	    win_field(b->fwin, frame, o->frame_is_entry, 1, o->frame_win) ||
+	    win_field(b->fwin, frame, o->frame_owner, 1, o->frame_win))
 		return -1;
 	return 0;
 }
@@ -322,12 +303,13 @@ static __always_inline int frame_fetch(struct walk_ctx *c, struct pp_scratch *b,
 static __always_inline int code_fetch(struct walk_ctx *c, struct pp_scratch *b, __u64 code)
 {
 	const struct pp_offsets *o = &c->o;
-	__u32 len = c->clen;
+	__u32 len = o->code_win_len;
 
 	if (len && len <= PP_WIN &&
-	    !bpf_probe_read_user(b->cwin, ((len - 1) & (PP_WIN - 1)) + 1, (const void *)(code + c->cbase)))
+	    !bpf_probe_read_user(b->cwin, ((len - 1) & (PP_WIN - 1)) + 1, (const void *)(code + o->code_win)))
 		return 0;
-	if (win_field(b->cwin, code, o->code_tag, 8, c->cbase) || win_field(b->cwin, code, o->code_name, 8, c->cbase))
+	if (win_field(b->cwin, code, o->code_tag, 8, o->code_win) ||
+	    win_field(b->cwin, code, o->code_name, 8, o->code_win))
 		return -1;
 	return 0;
 }
@@ -338,15 +320,15 @@ static __always_inline int emit_frame(struct walk_ctx *c, struct pp_scratch *b)
 	const struct pp_offsets *o = &c->o;
 	__u64 code, instr, tag = 0;
 
-	code = win_u64(b->fwin, o->frame_code - c->fbase) & o->code_mask;
+	code = win_u64(b->fwin, o->frame_code - o->frame_win) & o->code_mask;
 	if (o->instr_size == 4)
-		instr = (__u64)(__s64)win_s32(b->fwin, o->frame_instr - c->fbase);
+		instr = (__u64)(__s64)win_s32(b->fwin, o->frame_instr - o->frame_win);
 	else
-		instr = win_u64(b->fwin, o->frame_instr - c->fbase);
+		instr = win_u64(b->fwin, o->frame_instr - o->frame_win);
 	if (code && o->code_tag >= 0) {
 		if (code_fetch(c, b, code))
 			return -1;
-		tag = win_u64(b->cwin, o->code_tag - c->cbase) ^ win_u64(b->cwin, o->code_name - c->cbase);
+		tag = win_u64(b->cwin, o->code_tag - o->code_win) ^ win_u64(b->cwin, o->code_name - o->code_win);
 	}
 	return emit(c, code, instr, tag);
 }
@@ -401,9 +383,9 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 			goto drop_activation; /* unreadable */
 		goto fail;
 	}
-	previous = win_u64(b->fwin, o->frame_previous - c->fbase);
+	previous = win_u64(b->fwin, o->frame_previous - o->frame_win);
 	if (o->walk_kind == PP_WALK_OWNER) {
-		mark = win_u8(b->fwin, o->frame_owner - c->fbase);
+		mark = win_u8(b->fwin, o->frame_owner - o->frame_win);
 		if (mark >= o->owner_cstack) {
 			/* The shim lives in its activation's C stack frame. */
 			if (emit(c, PP_PYF_BOUNDARY, 0, frame))
@@ -412,7 +394,7 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 		}
 	}
 	if (o->walk_kind == PP_WALK_IS_ENTRY) {
-		mark = win_u8(b->fwin, o->frame_is_entry - c->fbase);
+		mark = win_u8(b->fwin, o->frame_is_entry - o->frame_win);
 		if (emit_frame(c, b)) {
 			if (!c->cframe)
 				goto fail;
@@ -447,14 +429,7 @@ fail:
 static __always_inline __u32 python_walk(const struct pp_proc *p, __u64 tstate, __u32 cpu, __u32 *flags)
 {
 	struct walk_ctx c = {.o = p->off, .cpu = cpu};
-	const __s16 foff[] = {c.o.frame_code, c.o.frame_previous, c.o.frame_instr, c.o.frame_is_entry, c.o.frame_owner};
-	const __u8 fsize[] = {8, 8, c.o.instr_size == 4 ? 4 : 8, 1, 1};
-	const __s16 coff[] = {c.o.code_tag, c.o.code_name};
-	const __u8 csize[] = {8, 8};
 	__u64 f = 0;
-
-	win_span(&c.fbase, &c.flen, foff, fsize, 5);
-	win_span(&c.cbase, &c.clen, coff, csize, c.o.code_tag >= 0 ? 2 : 0);
 
 	if (read_u64(&f, tstate + p->off.tstate_frame))
 		goto fail;

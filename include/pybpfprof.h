@@ -87,6 +87,13 @@ struct pp_offsets {
 	__s16 code_tag; /* 8 bytes of the code object that identify it... */
 	__s16 code_name; /* ...XORed with its name's address: a freed code object replaced by one of the
 			    same shape at the same address is told apart */
+	/* Set at attach time (pyruntime_proc) from the offsets above: the walk
+	 * reads a frame's fields, and a code object's tag and name words, each
+	 * in one read of [win, win + win_len); win_len 0: a read per field. */
+	__s16 frame_win;
+	__s16 code_win;
+	__u16 frame_win_len;
+	__u16 code_win_len;
 	__u8 instr_size; /* 4 (f_lasti) or 8 (pointer) */
 	__u8 tid_kind; /* enum pp_tid_kind */
 	__u8 walk_kind; /* enum pp_walk_kind */
