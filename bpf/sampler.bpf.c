@@ -283,13 +283,19 @@ static __always_inline __u8 win_u8(const __u8 *win, __s32 rel)
 	return rel >= 0 && rel < PP_WIN ? win[rel & (PP_WIN - 1)] : 0;
 }
 
+/* The whole window [addr + base, + len) in one read. */
+static __always_inline int win_read(__u8 *win, __u64 addr, __s16 base, __u32 len)
+{
+	if (!len || len > PP_WIN)
+		return -1;
+	return bpf_probe_read_user(win, ((len - 1) & (PP_WIN - 1)) + 1, (const void *)(addr + base));
+}
+
 static __always_inline int frame_fetch(struct walk_ctx *c, struct pp_scratch *b, __u64 frame)
 {
 	const struct pp_offsets *o = &c->o;
-	__u32 len = o->frame_win_len;
 
-	if (len && len <= PP_WIN &&
-	    !bpf_probe_read_user(b->fwin, ((len - 1) & (PP_WIN - 1)) + 1, (const void *)(frame + o->frame_win)))
+	if (!win_read(b->fwin, frame, o->frame_win, o->frame_win_len))
 		return 0;
 	if (win_field(b->fwin, frame, o->frame_code, 8, o->frame_win) ||
 	    win_field(b->fwin, frame, o->frame_previous, 8, o->frame_win) ||
@@ -303,10 +309,8 @@ static __always_inline int frame_fetch(struct walk_ctx *c, struct pp_scratch *b,
 static __always_inline int code_fetch(struct walk_ctx *c, struct pp_scratch *b, __u64 code)
 {
 	const struct pp_offsets *o = &c->o;
-	__u32 len = o->code_win_len;
 
-	if (len && len <= PP_WIN &&
-	    !bpf_probe_read_user(b->cwin, ((len - 1) & (PP_WIN - 1)) + 1, (const void *)(code + o->code_win)))
+	if (!win_read(b->cwin, code, o->code_win, o->code_win_len))
 		return 0;
 	if (win_field(b->cwin, code, o->code_tag, 8, o->code_win) ||
 	    win_field(b->cwin, code, o->code_name, 8, o->code_win))

@@ -1519,7 +1519,7 @@ def test_sigterm(env):
 
 def test_sighup(env):
     """A closed terminal ends the run like Ctrl-C, with the profile written."""
-    return test_sigint(env, signal.SIGHUP, "sighup")
+    return test_sigint(with_python(env), signal.SIGHUP, "sighup")
 
 
 def test_native_truncated(env):
