@@ -312,25 +312,6 @@ static int check_fields(const struct dbg_used *u, const char *ver, char *why, si
 				    "not a layout this build understands",
 				    ver, f[i].name, (unsigned long long)f[i].off, (unsigned long long)f[i].size);
 	}
-	uint64_t lo = u->fr_previous, hi = u->fr_previous + 8;
-	const uint64_t fr[][2] = {{u->fr_executable, 8}, {u->fr_instr_ptr, 8}, {u->fr_owner, 1}};
-
-	for (size_t i = 0; i < sizeof(fr) / sizeof(fr[0]); i++) {
-		lo = fr[i][0] < lo ? fr[i][0] : lo;
-		hi = fr[i][0] + fr[i][1] > hi ? fr[i][0] + fr[i][1] : hi;
-	}
-	if (hi - lo > PP_FIELD_WINDOW)
-		return fail(why, whylen,
-			    "Python %s _Py_DebugOffsets: the frame fields the sampler reads span %llu bytes, more than "
-			    "the %d it reads at once",
-			    ver, (unsigned long long)(hi - lo), PP_FIELD_WINDOW);
-	lo = u->co_name < u->co_firstlineno ? u->co_name : u->co_firstlineno;
-	hi = (u->co_name > u->co_firstlineno ? u->co_name : u->co_firstlineno) + 8;
-	if (hi - lo > PP_FIELD_WINDOW)
-		return fail(why, whylen,
-			    "Python %s _Py_DebugOffsets: code_object.name and firstlineno span %llu bytes, more than "
-			    "the %d the sampler reads at once",
-			    ver, (unsigned long long)(hi - lo), PP_FIELD_WINDOW);
 	if (u->ob_type != PP_OB_TYPE_OFF)
 		return fail(why, whylen, "Python %s _Py_DebugOffsets: PyObject.ob_type is at %llu, expected %d", ver,
 			    (unsigned long long)u->ob_type, PP_OB_TYPE_OFF);
@@ -455,6 +436,17 @@ int pydebugoffsets_layout(const void *buf, size_t len, struct pp_layout *out, ch
 	l.gil_off = 0;
 	l.gil_holder = (int16_t)u.is_gil_holder;
 	l.gil_locked = (int16_t)u.is_gil_locked;
+	{
+		struct pp_offsets o = l.bpf;
+		const char *wide = NULL;
+
+		o.code_name = l.co_name;
+		if (pylayout_field_windows(&o, &wide))
+			return fail(why, whylen,
+				    "Python %s _Py_DebugOffsets: %s the sampler reads span more than the %d bytes "
+				    "it reads at once",
+				    ver, wide, PP_FIELD_WINDOW);
+	}
 	memcpy(out, &l, sizeof(l));
 	return 0;
 }

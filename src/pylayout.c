@@ -229,3 +229,37 @@ const char *pylayout_supported(void)
 	}
 	return list;
 }
+
+/* [*win, *win + *len): the span of the fields at off[] (-1: unused); -1 if
+ * it is wider than the sampler reads at once (then len is 0). */
+static int field_window(const int16_t *off, const uint8_t *size, size_t n, int16_t *win, uint16_t *len)
+{
+	int lo = INT16_MAX, hi = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (off[i] < 0)
+			continue;
+		lo = off[i] < lo ? off[i] : lo;
+		hi = off[i] + size[i] > hi ? off[i] + size[i] : hi;
+	}
+	*win = (int16_t)(hi > lo ? lo : 0);
+	*len = (uint16_t)(hi > lo && hi - lo <= PP_FIELD_WINDOW ? hi - lo : 0);
+	return hi > lo && !*len ? -1 : 0;
+}
+
+int pylayout_field_windows(struct pp_offsets *o, const char **wide)
+{
+	const int16_t fo[] = {o->frame_code, o->frame_previous, o->frame_instr, o->frame_is_entry, o->frame_owner};
+	const uint8_t fs[] = {8, 8, o->instr_size == 4 ? 4 : 8, 1, 1};
+	const int16_t co[] = {o->code_tag, o->code_tag >= 0 ? o->code_name : -1};
+	const uint8_t cs[] = {8, 8};
+	const char *w = NULL;
+
+	if (field_window(fo, fs, 5, &o->frame_win, &o->frame_win_len))
+		w = "the frame fields";
+	if (field_window(co, cs, 2, &o->code_win, &o->code_win_len))
+		w = w ? w : "the code object's name and first-line words";
+	if (wide)
+		*wide = w;
+	return w ? -1 : 0;
+}

@@ -73,5 +73,11 @@ struct pp_layout {
 const struct pp_layout *pylayout_for_version(uint32_t hexversion);
 /* The versions supported, for messages: "3.11". */
 const char *pylayout_supported(void);
+/*
+ * Sets o's field windows (frame_win, code_win and their lengths) from its
+ * offsets and code_name. -1, with *wide (if given) naming them, when fields
+ * the sampler reads in one go span more than PP_FIELD_WINDOW bytes.
+ */
+int pylayout_field_windows(struct pp_offsets *o, const char **wide);
 
 #endif

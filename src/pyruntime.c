@@ -224,33 +224,6 @@ void pyruntime_move(struct pp_pyruntime *dst, struct pp_pyruntime *src)
 	memset(src, 0, sizeof(*src));
 }
 
-/* [*win, *win + *len): the span of the fields at off[] (-1: unused); len 0
- * if it is wider than the sampler reads at once. */
-static void field_window(const int16_t *off, const uint8_t *size, size_t n, int16_t *win, uint16_t *len)
-{
-	int lo = INT16_MAX, hi = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (off[i] < 0)
-			continue;
-		lo = off[i] < lo ? off[i] : lo;
-		hi = off[i] + size[i] > hi ? off[i] + size[i] : hi;
-	}
-	*win = (int16_t)(hi > lo ? lo : 0);
-	*len = (uint16_t)(hi > lo && hi - lo <= PP_FIELD_WINDOW ? hi - lo : 0);
-}
-
-static void set_field_windows(struct pp_offsets *o)
-{
-	const int16_t fo[] = {o->frame_code, o->frame_previous, o->frame_instr, o->frame_is_entry, o->frame_owner};
-	const uint8_t fs[] = {8, 8, o->instr_size == 4 ? 4 : 8, 1, 1};
-	const int16_t co[] = {o->code_tag, o->code_tag >= 0 ? o->code_name : -1};
-	const uint8_t cs[] = {8, 8};
-
-	field_window(fo, fs, 5, &o->frame_win, &o->frame_win_len);
-	field_window(co, cs, 2, &o->code_win, &o->code_win_len);
-}
-
 struct pp_proc pyruntime_proc(const struct pp_target *t, const struct pp_pyruntime *rt)
 {
 	struct pp_proc p;
@@ -262,6 +235,6 @@ struct pp_proc pyruntime_proc(const struct pp_target *t, const struct pp_pyrunti
 	p.pidns_ino = t->pidns_ino;
 	memcpy(&p.off, &rt->layout->bpf, sizeof(p.off));
 	p.off.code_name = rt->layout->co_name;
-	set_field_windows(&p.off);
+	pylayout_field_windows(&p.off, NULL); /* layouts are checked to fit when made */
 	return p;
 }
