@@ -34,6 +34,8 @@ medians over the rounds:
                `main` itself is never on the stack (perf on Debian's
                python3.11 shows _start;__libc_start_call_main;Py_BytesMain).
   notrunc%     share of samples without "[native stack truncated]"
+  host noise   the spread of the workload's one-second rates in the
+               unprofiled windows (the reason for the control)
   exit latency time from the end of sampling (start line + --seconds) to the
                profiler's exit with its output written; after the rounds, one
                more run of --latency-seconds (default 60) at the highest
@@ -333,8 +335,11 @@ def run_kind(args, kind, freqs):
             ends = stop_workload(proc, wl_out)
         finally:
             ctl_ends = stop_workload(control, ctl_out) if control else None
-    for _, r in seq:
+    for freq, r in seq:
         r["ips"] = steady_rate(ends, *r["window"])
+        if freq is None:
+            w0, w1 = r["window"]
+            r["seconds"] = [throughput(ends, w0 + i, w0 + i + 1) for i in range(int(w1 - w0))]
         r["rel"] = steady_rate(ends, *r["window"], control=ctl_ends) if control else r["ips"]
     results = {}
     for i, (freq, r) in enumerate(seq):
@@ -419,6 +424,13 @@ def print_table(args, results, latencies):
     for row in [head] + rows:
         print("  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
                         for i, (c, w) in enumerate(zip(row, widths))))
+    for (kind, freq), runs in sorted(results.items(), key=lambda kv: kv[0][0]):
+        secs = sorted(x for r in runs for x in r.get("seconds", []))
+        if freq is None and secs:
+            print("%s: host noise, unprofiled one-second rates: median %.0f, slowest %.0f (%.0f%% "
+                  "below), 5th percentile %.0f it/s" % (kind, statistics.median(secs), secs[0],
+                                                        100 * (1 - secs[0] / statistics.median(secs)),
+                                                        secs[len(secs) // 20]))
     for kind, r in latencies.items():
         if r:
             print("%s: a %d s profile at %s Hz was written %.2f s after sampling ended "
