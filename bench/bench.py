@@ -16,7 +16,7 @@ medians over the rounds:
   rate         iterations per second of a window: the median of its
                one-second rates, counted by the workload itself. This VM
                has bursts of host contention that slow a second or two by
-               up to 40%; the median is what a window runs at outside them
+               tens of percent (see host noise); the median is what a window runs at outside them
   bpf cpu/s    CPU seconds per second spent in the BPF sampler (kernel
                bpf_stats); it runs on the sampled CPU, so it is the target's
                direct loss, noise-free, unlike the throughput ratio
@@ -41,8 +41,9 @@ medians over the rounds:
                more run of --latency-seconds (default 60) at the highest
                frequency measures it on a long profile
 
-CONTROL: this VM's host slows both vCPUs by up to 40% for seconds to
-minutes at a time, more than the cost measured. So beside the workload a
+CONTROL: this VM's host slows both vCPUs by tens of percent for seconds to
+minutes at a time (the host noise line shows by how much), more than the
+cost measured. So beside the workload a
 second, identical process (the control, not profiled) runs pinned to the
 same CPU: the scheduler gives each half of it in slices of milliseconds, so
 both see the same host. A window's rate is then the median over its seconds

@@ -7,8 +7,8 @@ Part 1, cost: --procs busy pure-Python processes (bench_workload.py
 --output-dir` sampling every process at 19 Hz, for --rounds rounds, and a
 last unprofiled window. Beside them runs a control that pybpfprof does not
 sample (a Perl loop: not CPython), which sees the same host: this VM's host
-slows it by up to 40% for seconds to minutes at a time, more than the cost
-measured. A process's rate in a window is the median over its seconds of
+slows it by tens of percent for seconds to minutes at a time (bench.py
+prints by how much), more than the cost measured. A process's rate in a window is the median over its seconds of
 its iterations over the control's; its throughput ratio is its rate in a
 profiled window over the mean of its rates in the unprofiled windows just
 before and after (--no-control: plain iterations per second, the median of
