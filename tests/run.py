@@ -866,6 +866,12 @@ class ProfRun:
     def summary(self):
         return "rc=%s, stderr: %s" % (self.rc, self.stderr.strip()[-300:] or "<empty>")
 
+    def incomplete(self, cause):
+        """A count from the summary's 'incomplete:' list ('Python walk
+        failed', 'native unwind failed', ...); None when it is missing."""
+        m = re.search(r"incomplete:.*?(\d+) %s" % re.escape(cause), self.stderr)
+        return int(m.group(1)) if m else None
+
 
 class Profiler:
     """Starts a profiler binary and lets a test act while it runs."""
@@ -1271,11 +1277,13 @@ def format_problems(art, name, stacks, frequency):
     return ["no checker for %s" % name]
 
 
-def formats_run(env, art, wl, extra, frequency=DEFAULT_FREQUENCY, seconds=3):
+def formats_run(env, art, wl, extra, frequency=DEFAULT_FREQUENCY, seconds=3, runs=None):
     args = profile_args(wl.pid, seconds, frequency) + extra
     for name in FORMAT_FILES:
         args += ["--output", os.path.join(art, name)]
     run = run_profiler(env.binary, args, art, timeout=seconds + 90)
+    if runs is not None:
+        runs.append(run)
     problems = run.crash_problems()
     if run.rc != 0:
         problems.append("exit code %s (%s)" % (run.rc, run.summary()))
@@ -1311,16 +1319,27 @@ def test_views(env):
     with env.workload("threads.py", [], art) as wl:
         wl.wait_ready()
         run_args = ["--no-threads", "--no-lines", "--no-native", "--no-kernel"]
-        stacks, problems = [], []
+        stacks, problems, runs = [], [], []
         try:
-            stacks, problems = formats_run(env, art, wl, run_args)
+            stacks, problems = formats_run(env, art, wl, run_args, runs=runs)
         except TestFail as e:
             problems = [str(e)]
+    # A sample whose Python walk failed before its first frame has no
+    # Python frame left in this view, only the walk's marker: allowed, as
+    # many as the summary counts failed walks, never more.
+    walk_failed = runs[0].incomplete("Python walk failed") if runs else None
+    markers_only = [s for s in stacks if all(f.startswith("[") for f in s.frames[1:])]
+    if stacks and walk_failed is None:
+        problems.append("no 'Python walk failed' count in the summary")
+    elif total(markers_only) > (walk_failed or 0):
+        problems.append("%d samples without a Python frame, %d failed walks in the summary:%s"
+                        % (total(markers_only), walk_failed, example(markers_only)))
     for s in stacks:
         if any(THREAD_RE.match(f) for f in s.frames):
             problems.append("a thread frame with --no-threads:" + example([s]))
-        if any(py_frame(f) for f in s.frames) or \
-                not any(re.match(r"^.+ \([^:]+\)$", f) for f in s.frames[1:]):
+        if any(py_frame(f) for f in s.frames) or (
+                s not in markers_only and
+                not any(re.match(r"^.+ \([^:]+\)$", f) for f in s.frames[1:])):
             problems.append("a Python frame with a line, or none, with --no-lines:" + example([s]))
         if any(f.endswith("_[k]") for f in s.frames):
             problems.append("a kernel frame with --no-kernel:" + example([s]))
@@ -1331,7 +1350,8 @@ def test_views(env):
     if not any(s.frames[-1].startswith("py_spinner_step (") for s in stacks):
         problems.append("no py_spinner_step leaf in the Python view")
     fail_if(problems, art)
-    return ["%d stacks, %d samples, Python frames only, by function" % (len(stacks), total(stacks))]
+    return ["%d stacks, %d samples, Python frames only, by function; %d without a Python frame "
+            "(%s failed walks)" % (len(stacks), total(stacks), total(markers_only), walk_failed)]
 
 
 def tmux(*args, check=True):
