@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@ struct pp_fleet {
 	size_t nprocs, procs_cap;
 	uint64_t interval_start_ns, interval_start_unix_ns;
 	struct pp_pusher *pusher;
+	regex_t *exclude;
+	size_t nexclude;
 	struct pp_fleet_stats stats;
 };
 
@@ -162,6 +165,29 @@ void fleet_adopt(struct pp_fleet *f, pid_t pid)
 		discover_verdict(f->disc, pid, PP_FOLLOWED);
 }
 
+/* The whole command line, arguments joined by spaces: target_open's copy
+ * is cut short for display, a pattern may name a late argument. */
+static bool excluded(const struct pp_fleet *f, pid_t pid)
+{
+	char path[64], *buf;
+	size_t len;
+	bool match = false;
+
+	if (!f->nexclude)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	buf = pp_read_file(path, 1 << 16, &len);
+	if (!buf)
+		return false; /* gone, or a kernel thread: not Python either way */
+	for (size_t i = 0; i + 1 < len; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	for (size_t i = 0; i < f->nexclude && !match; i++)
+		match = regexec(&f->exclude[i], buf, 0, NULL, 0) == 0;
+	free(buf);
+	return match;
+}
+
 /* Attaches a candidate without a word on stderr unless it is a CPython
  * this build cannot read. */
 static enum pp_verdict try_attach(struct pp_fleet *f, pid_t pid)
@@ -196,6 +222,15 @@ static enum pp_verdict try_attach(struct pp_fleet *f, pid_t pid)
 		}
 		target_close(&t);
 		return PP_IGNORED;
+	}
+	/* Only a CPython counts as excluded, once: a wrapper whose command
+	 * line holds the same words is just not Python. */
+	if (excluded(f, pid)) {
+		pp_debug("process %d: excluded by --exclude", (int)pid);
+		f->stats.excluded++;
+		pyruntime_free(&rt);
+		target_close(&t);
+		return PP_IGNORED; /* looked at again only if it execs */
 	}
 	c = selfcheck(pid, &rt, why, sizeof(why));
 	if (c == PP_CHECK_NOT_READY || c == PP_CHECK_MISMATCH) {
@@ -557,6 +592,20 @@ struct pp_fleet *fleet_new(const struct pp_fleet_opts *o, struct pp_pipeline *pl
 		fleet_free(f, 0);
 		return NULL;
 	}
+	f->exclude = pp_xcalloc(o->nexclude ? o->nexclude : 1, sizeof(regex_t));
+	for (; f->nexclude < o->nexclude; f->nexclude++) {
+		int rc = regcomp(&f->exclude[f->nexclude], o->exclude[f->nexclude], REG_EXTENDED | REG_NOSUB);
+
+		if (rc) {
+			char err[128];
+
+			regerror(rc, &f->exclude[f->nexclude], err, sizeof(err));
+			snprintf(why, whylen, "--exclude '%s' is not a valid extended regular expression: %s",
+				 o->exclude[f->nexclude], err);
+			fleet_free(f, 0);
+			return NULL;
+		}
+	}
 	if (o->discover)
 		f->disc = discover_new(o->root);
 	f->interval_start_ns = pp_now_ns();
@@ -595,6 +644,9 @@ void fleet_free(struct pp_fleet *f, double push_grace_s)
 		free(f->procs[i].cmdline);
 	free(f->procs);
 	discover_free(f->disc);
+	for (size_t i = 0; i < f->nexclude; i++)
+		regfree(&f->exclude[i]);
+	free(f->exclude);
 	free(f->output_dir);
 	free(f->host);
 	free(f);

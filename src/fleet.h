@@ -30,10 +30,14 @@ struct pp_fleet_opts {
 	unsigned frequency;
 	struct pp_view view;
 	const struct pp_push_opts *push; /* NULL: no push */
+	/* POSIX extended regexes: a discovered process whose command line
+	 * (arguments joined by spaces) matches one is not followed. */
+	const char *const *exclude;
+	size_t nexclude;
 };
 
 struct pp_fleet_stats {
-	uint64_t followed, exited, ignored_unsupported;
+	uint64_t followed, exited, ignored_unsupported, excluded;
 	uint64_t intervals, files_written, files_failed, files_removed;
 };
 

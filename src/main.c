@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #define DEFAULT_SPOOL_MB   256
 #define DEFAULT_STACK_KB   (PP_STACK_MAX / 1024)
 #define DEFAULT_RINGBUF_MB 32
+#define PP_MAX_EXCLUDE	   8
 
 struct options {
 	pid_t pid;
@@ -50,6 +52,8 @@ struct options {
 	const char *output_dir, *push_url, *spool_dir, *host;
 	double interval;
 	unsigned retain_mb, spool_mb;
+	const char *exclude[PP_MAX_EXCLUDE];
+	size_t nexclude;
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -91,6 +95,9 @@ static void usage(FILE *f)
 		"      --all              every CPython process of the host, those started later too\n"
 		"                         (default frequency then: %d Hz)\n"
 		"      --subprocesses     with --pid: the process and its descendants, new ones too\n"
+		"      --exclude REGEX    with --all/--subprocesses: do not follow processes whose command\n"
+		"                         line (arguments joined by spaces) matches this extended regular\n"
+		"                         expression; may be given up to %d times (default: none)\n"
 		"      --output-dir DIR   every --interval, one folded and one pprof file per process\n"
 		"                         into DIR (default: one profile at the end, as above)\n"
 		"      --interval N       seconds per profile with --output-dir/--push (default: %d)\n"
@@ -110,8 +117,8 @@ static void usage(FILE *f)
 		"  -V, --version          the version\n"
 		"\n"
 		"Needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE). Supported CPython: %s.\n",
-		DEFAULT_FREQUENCY, FLEET_FREQUENCY, DEFAULT_INTERVAL, DEFAULT_RETAIN_MB, DEFAULT_SPOOL_MB,
-		DEFAULT_STACK_KB, PP_STACK_MAX / 1024, DEFAULT_RINGBUF_MB, pylayout_supported());
+		DEFAULT_FREQUENCY, FLEET_FREQUENCY, PP_MAX_EXCLUDE, DEFAULT_INTERVAL, DEFAULT_RETAIN_MB,
+		DEFAULT_SPOOL_MB, DEFAULT_STACK_KB, PP_STACK_MAX / 1024, DEFAULT_RINGBUF_MB, pylayout_supported());
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -133,6 +140,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_STACK = 256,
 		OPT_ALL,
 		OPT_SUBPROCESSES,
+		OPT_EXCLUDE,
 		OPT_OUTPUT_DIR,
 		OPT_INTERVAL,
 		OPT_RETAIN,
@@ -167,6 +175,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"no-threads", no_argument, NULL, OPT_NO_THREADS},
 		{"all", no_argument, NULL, OPT_ALL},
 		{"subprocesses", no_argument, NULL, OPT_SUBPROCESSES},
+		{"exclude", required_argument, NULL, OPT_EXCLUDE},
 		{"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
 		{"interval", required_argument, NULL, OPT_INTERVAL},
 		{"retain", required_argument, NULL, OPT_RETAIN},
@@ -224,6 +233,26 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_SUBPROCESSES:
 			o->subprocesses = true;
 			break;
+		case OPT_EXCLUDE: {
+			regex_t re;
+			int rc;
+
+			if (o->nexclude == PP_MAX_EXCLUDE) {
+				pp_err("at most %d --exclude patterns; join more with '|'", PP_MAX_EXCLUDE);
+				return -1;
+			}
+			rc = regcomp(&re, optarg, REG_EXTENDED | REG_NOSUB);
+			if (rc) {
+				char err[128];
+
+				regerror(rc, &re, err, sizeof(err));
+				pp_err("--exclude '%s' is not a valid extended regular expression: %s", optarg, err);
+				return -1;
+			}
+			regfree(&re);
+			o->exclude[o->nexclude++] = optarg;
+			break;
+		}
 		case OPT_OUTPUT_DIR:
 			o->output_dir = optarg;
 			break;
@@ -337,6 +366,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->subprocesses && !o->pid) {
 		pp_err("--subprocesses goes with --pid: the process whose descendants to follow");
+		return -1;
+	}
+	if (o->nexclude && !o->all && !o->subprocesses) {
+		pp_err("--exclude goes with --all or --subprocesses: it keeps processes found there out");
 		return -1;
 	}
 	if ((o->output_dir || o->push_url) && o->outputs.n) {
@@ -519,10 +552,11 @@ static void print_summary(const struct options *o, const struct pp_pipeline *pl,
 
 		fprintf(stderr,
 			"pybpfprof: %llu processes followed (%llu exited), %llu intervals, %llu files written, "
-			"%llu failed, %llu removed by --retain\n",
+			"%llu failed, %llu removed by --retain, %llu excluded\n",
 			(unsigned long long)fs->followed, (unsigned long long)fs->exited,
 			(unsigned long long)fs->intervals, (unsigned long long)fs->files_written,
-			(unsigned long long)fs->files_failed, (unsigned long long)fs->files_removed);
+			(unsigned long long)fs->files_failed, (unsigned long long)fs->files_removed,
+			(unsigned long long)fs->excluded);
 	}
 	fprintf(stderr,
 		"pybpfprof: %llu samples in %.1f s; lost: %llu (ring buffer full), %llu (not processed "
@@ -623,7 +657,9 @@ int main(int argc, char **argv)
 							  .by_service = o.by_service,
 							  .host = host,
 							  .frequency = o.frequency,
-							  .view = o.view},
+							  .view = o.view,
+							  .exclude = o.exclude,
+							  .nexclude = o.nexclude},
 				  pl, s, why, sizeof(why));
 		free(spool);
 		if (!fleet) {

@@ -1714,17 +1714,28 @@ def test_fleet(env):
 
     prof = Profiler(env.binary, ["--all", "--output-dir", outdir, "--interval", "2", "-F", "49",
                                  "--host", "testhost", "--push",
-                                 "http://127.0.0.1:%d" % srv.server_address[1]], art)
+                                 "http://127.0.0.1:%d" % srv.server_address[1],
+                                 "--exclude", r"fleet_member\.py x[0-9]+ ", "--exclude", "^nomatch$"], art)
+    outsiders = []
     try:
         if not prof.wait_started(60):
             prof.signal(signal.SIGTERM)
             fail_if(["no start line: " + prof.finish(30).summary()], art)
         try:
+            # Two processes --exclude keeps out, one of them in its own pid
+            # namespace, running the whole time next to the members.
+            member = os.path.join(WORKLOADS, "fleet_member.py")
+            for tag, ns in (("x01", []), ("x02", ["unshare", "--pid", "--fork", "--mount-proc"])):
+                outsiders.append(subprocess.Popen(ns + [sys.executable, member, tag, "14"],
+                                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
             members = fleet_members(art, recover)
             time.sleep(3)   # their last interval, and the grace before they are let go
         finally:
             prof.signal(signal.SIGINT)
             run = prof.finish(60)
+            for p in outsiders:
+                p.kill()
+                p.wait()
     finally:
         srv.shutdown()
         srv.server_close()
@@ -1737,15 +1748,24 @@ def test_fleet(env):
     elif int(m.group(1)) < FLEET_MEMBERS or int(m.group(2)) < FLEET_MEMBERS:
         problems.append("followed %s processes, %s exited; expected >= %d each"
                         % (m.group(1), m.group(2), FLEET_MEMBERS))
+    x = re.search(r"(\d+) excluded", run.stderr)
+    if not x or int(x.group(1)) != len(outsiders):
+        problems.append("the summary does not count the %d processes --exclude kept out: %s"
+                        % (len(outsiders), x.group(0) if x else run.summary()))
     found, files = check_fleet_dir(outdir, members) if os.path.isdir(outdir) else (["no output dir"], 0)
     problems += found
+    leaked = sorted(n for n in (os.listdir(outdir) if os.path.isdir(outdir) else [])
+                    if n.endswith(".folded") and
+                    re.search(r"work_x0[12]", read_output(os.path.join(outdir, n))))
+    if leaked:
+        problems.append("excluded processes were profiled: %s" % ", ".join(leaked[:4]))
     pushed, npush, nlate = check_pushes(jsonl, srv, members, recovered[0] if recovered else 0)
     problems += pushed
     fail_if(problems, art)
     return ["%d members (%d in their own pid namespace) over %d interpreters: %d profiles; %s; "
-            "%d pushes, %d of them spooled while the server was down"
+            "%d pushes, %d of them spooled while the server was down; %s, none profiled"
             % (len(members), sum(1 for v in members.values() if v[1]),
-               len(set(v[0] for v in members.values())), files, m.group(0), npush, nlate)]
+               len(set(v[0] for v in members.values())), files, m.group(0), npush, nlate, x.group(0))]
 
 
 def test_fleet_retain(env):
@@ -2449,7 +2469,9 @@ def test_commands_bad_input(env):
              (["dump", "--pid", "x1"], "--pid takes"), (["dump", "--bogus"], "unknown"),
              (["--all", "--pid", "1"], "exclude"), (["--subprocesses"], "--pid"),
              (["--all", "--output-dir", "/proc/nonexistent/dir"], "output directory"),
-             (["--all", "--output", "x.folded", "--output-dir", "/tmp"], "exclude")]
+             (["--all", "--output", "x.folded", "--output-dir", "/tmp"], "exclude"),
+             (["--pid", other, "--exclude", "x"], "--exclude goes with"),
+             (["--all", "--exclude", "(unclosed"], "regular expression")]
     try:
         for i, (args, needle) in enumerate(cases):
             run = run_profiler(env.binary, args, art, timeout=60, name="case%d" % i)
