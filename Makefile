@@ -17,7 +17,7 @@ SAN ?=
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config \
 	gcc make python3 python3.11 python3.11-dev python3.11-dbg python3-numpy tmux valgrind \
 	python3-jsonschema libprotobuf-c-dev protobuf-c-compiler golang-go chromium \
-	libcurl4-openssl-dev libclang-rt-14-dev perl
+	libcurl4-openssl-dev libclang-rt-14-dev
 
 WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
 CFLAGS_BASE := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -DPP_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)

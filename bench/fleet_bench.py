@@ -5,17 +5,21 @@ Part 1, cost: --procs busy pure-Python processes (bench_workload.py
 --kind python) start once and run for the whole part. Windows of
 --duration seconds alternate: unprofiled, then `pybpfprof --all
 --output-dir` sampling every process at 19 Hz, for --rounds rounds, and a
-last unprofiled window. Beside them runs a control that pybpfprof does not
-sample (a Perl loop: not CPython), which sees the same host: this VM's host
-slows it by tens of percent for seconds to minutes at a time (bench.py
-prints by how much), more than the cost measured. A process's rate in a window is the median over its seconds of
-its iterations over the control's; its throughput ratio is its rate in a
-profiled window over the mean of its rates in the unprofiled windows just
-before and after (--no-control: plain iterations per second, the median of
-one-second rates). Prints the ratio per
-process (median of rounds), their median and minimum, the same for the sum
-of all processes, and pybpfprof's CPU share of one core, the BPF sampler's
-CPU (kernel bpf_stats) and pybpfprof's peak RSS.
+last unprofiled window. Beside them run --controls more processes of the
+same workload that pybpfprof is told to leave alone (--exclude on their
+command line): they see the same host, which on this VM slows every vCPU
+by tens of percent for seconds to minutes at a time (bench.py prints by
+how much), more than the cost measured. A process's rate in a window is
+the median over its seconds of its iterations over the controls' (per
+control); its throughput ratio is its rate in a profiled window over the
+mean of its rates in the unprofiled windows just before and after
+(--controls 0: plain iterations per second). Prints the ratio per process
+(median of rounds), their median and minimum, the same for the sum of all
+processes, and pybpfprof's CPU share of one core, the BPF sampler's CPU
+(kernel bpf_stats) and pybpfprof's peak RSS. pybpfprof's own CPU is taken
+from the profiled and the control processes alike, so the ratio shows the
+cost inside the profiled processes (the sampler, its interrupts, reads of
+their memory); pybpfprof's own share is printed beside it.
 
 Part 2, soak (--soak seconds, 0 to skip): pybpfprof --all runs while short
 Python processes come and go (one started every second, each living 4 s,
@@ -24,7 +28,8 @@ and open file descriptors, then the first and last values: flat means
 caches go with their processes.
 
 usage: bench/fleet_bench.py [--bin PATH] [--python PATH] [--procs 10]
-                            [--duration 60] [--rounds 2] [--soak 600]
+                            [--controls 2] [--duration 60] [--rounds 3]
+                            [--soak 600]
 """
 import argparse
 import os
@@ -50,11 +55,12 @@ def parse_args(argv):
     p.add_argument("--python", default="/usr/bin/python3.11")
     p.add_argument("--procs", type=int, default=10)
     p.add_argument("--duration", type=float, default=60)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--margin", type=float, default=2.0)
     p.add_argument("--frequency", type=int, default=19)
     p.add_argument("--soak", type=float, default=600)
-    p.add_argument("--no-control", dest="control", action="store_false")
+    p.add_argument("--controls", type=int, default=2,
+                   help="unprofiled processes of the same workload to compare with (default 2)")
     return p.parse_args(argv)
 
 
@@ -97,31 +103,25 @@ def start_profiler(args, outdir, extra=()):
         sys.exit("fleet_bench: pybpfprof did not start: %r" % f.read()[-500:])
 
 
-# Half a millisecond of work per line: fine-grained even with a tenth of a core.
-CONTROL = r"""
-use Time::HiRes qw(clock_gettime CLOCK_MONOTONIC);
-open(my $out, ">", $ARGV[0]) or die;
-select($out); $| = 1;
-$SIG{TERM} = sub { exit 0 };
-while (1) { my $x = 0; $x += ($_ * $_) % 7 for 1 .. 3000; print clock_gettime(CLOCK_MONOTONIC), "\n"; }
-"""
+# The controls are found by their --out file's name: pybpfprof --all is
+# told to leave every process whose command line matches alone.
+CONTROL_NAME = "control-%d.json"
+CONTROL_EXCLUDE = r"bench_workload\.py .*/control-[0-9]+\.json"
 
 
-def start_control(path):
-    return subprocess.Popen(["perl", "-e", CONTROL, path], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL)
-
-
-def stop_control(proc, path):
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=60)
-    with open(path) as f:
-        return [float(line) for line in f if line.endswith("\n")]
+def followed_pids(outdir):
+    """The pids that have a profile in outdir (HOST_SERVICE_PID_TIME.folded)."""
+    pids = set()
+    for name in os.listdir(outdir) if os.path.isdir(outdir) else []:
+        parts = name.split("_")
+        if name.endswith(".folded") and len(parts) >= 4 and parts[-2].isdigit():
+            pids.add(int(parts[-2]))
+    return pids
 
 
 def profiled_window(args, tmp):
     """pybpfprof --all for one window; returns the window and its figures."""
-    prof = start_profiler(args, os.path.join(tmp, "profiles"))
+    prof = start_profiler(args, os.path.join(tmp, "profiles"), ["--exclude", CONTROL_EXCLUDE])
     time.sleep(1.5)   # the first scan attaches every workload
     start = time.monotonic()
     cpu0, bpf0 = bench.proc_cpu_seconds(prof.pid), bench.bpf_run_time_ns()
@@ -146,8 +146,8 @@ def cost(args):
     with open(bench.BPF_STATS, "w") as f:
         f.write("1")
     procs = [bench.start_workload(bargs, "python", o) for o in outs]
-    ctl_path = os.path.join(tmp, "control.txt")
-    control = start_control(ctl_path) if args.control else None
+    ctl_outs = [os.path.join(tmp, CONTROL_NAME % i) for i in range(args.controls)]
+    controls = [bench.start_workload(bargs, "python", o) for o in ctl_outs]
     seq = []    # (figures or None, window) in time order
     try:
         for r in range(args.rounds + 1):
@@ -157,17 +157,27 @@ def cost(args):
             if r == args.rounds:
                 break
             window, fig = profiled_window(args, tmp)
+            sampled = followed_pids(os.path.join(tmp, "profiles"))
+            if sampled & set(p.pid for p in controls):
+                sys.exit("fleet_bench: --exclude did not keep the controls out (profiles of %s)"
+                         % sorted(sampled & set(p.pid for p in controls)))
+            if not set(p.pid for p in procs) <= sampled:
+                sys.exit("fleet_bench: not every workload was profiled (missing %s)"
+                         % sorted(set(p.pid for p in procs) - sampled))
             seq.append((fig, window))
             print("round %d of %d done" % (r + 1, args.rounds), flush=True)
         ends = [bench.stop_workload(p, o) for p, o in zip(procs, outs)]
-        ctl_ends = stop_control(control, ctl_path) if control else None
+        ctl_ends = [bench.stop_workload(p, o) for p, o in zip(controls, ctl_outs)]
     finally:
-        for p in procs + ([control] if control else []):
+        for p in procs + controls:
             if p.poll() is None:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    rates = [[bench.steady_rate(e, *w, control=ctl_ends) for _, w in seq] for e in ends]   # [proc][window]
-    total = [bench.steady_rate(sorted(t for e in ends for t in e), *w, control=ctl_ends) for _, w in seq]
+    # One control series, every control's iterations: ratios of ratios,
+    # so that it is their sum and not their mean does not matter.
+    ctl = sorted(t for e in ctl_ends for t in e) or None
+    rates = [[bench.steady_rate(e, *w, control=ctl) for _, w in seq] for e in ends]   # [proc][window]
+    total = [bench.steady_rate(sorted(t for e in ends for t in e), *w, control=ctl) for _, w in seq]
 
     def ratios(series):
         out = []
@@ -178,9 +188,10 @@ def cost(args):
 
     per = [statistics.median(ratios(r)) for r in rates]
     figs = [f for f, _ in seq if f]
-    print("\nfleet cost: %d busy processes, %d Hz, %d rounds of %g s windows "
-          "(2 cores: the processes share them)%s" % (args.procs, args.frequency, args.rounds, args.duration,
-                                                     ", rates relative to the control" if control else ""))
+    print("\nfleet cost: %d busy processes, %d Hz, %d rounds of %g s windows (%d cores: the processes "
+          "share them)%s" % (args.procs, args.frequency, args.rounds, args.duration, os.cpu_count(),
+                             ", rates relative to %d unprofiled controls of the same workload"
+                             % len(ctl_ends) if ctl else ""))
     print("throughput ratio per process (median of rounds): " + " ".join("%.3f" % x for x in per))
     print("throughput ratio: median %.3f, min %.3f; all processes together: %s"
           % (statistics.median(per), min(per), " ".join("%.3f" % x for x in ratios(total))))
