@@ -77,6 +77,8 @@ NONEXISTENT_PID = 4194303          # above any Linux pid_max (2^22)
 SHARE_TOLERANCE = 0.03             # ground truth: +-3 percentage points
 MODULE_FRAME_MIN = 0.95            # share of samples under <module>
 NESTING_MIN = 1.0                  # share of C samples under their caller
+MARKED_MAX = 0.01                  # ... of which this share may show a read marker instead
+READ_MARKERS = ("[unknown]", "[truncated]", "[native stack truncated]")
 SPIN_UNDER_BURN_MIN = 0.90         # pptest_burn_* followed by pptest_spin_*
 SAMPLE_RATE_BOUNDS = (0.5, 1.15)   # main-thread samples / (freq * seconds)
 THREAD_MIN_SAMPLES = 50
@@ -318,7 +320,14 @@ def check_nesting(stacks, outer, inner, min_fraction=NESTING_MIN):
     if not having:
         return ["no sample contains %s" % inner[1]]
     ok, bad = nested(having, outer, inner)
-    if total(ok) < min_fraction * total(having):
+    # A frame that could not be read shows as a marker in its place: not a
+    # wrong stack, as long as such samples stay rare.
+    marked = [s for s in bad if any(f in READ_MARKERS for f in s.frames[:locate(s.frames, inner)])]
+    bad = [s for s in bad if s not in marked]
+    if total(marked) > MARKED_MAX * total(having):
+        return ["%d of %d samples with %s show a marker instead of %s above it;%s"
+                % (total(marked), total(having), inner[1], outer[1], example(marked))]
+    if total(ok) < min_fraction * (total(having) - total(marked)):
         return ["%d of %d samples with %s lack %s above it;%s"
                 % (total(bad), total(having), inner[1], outer[1], example(bad))]
     return []
@@ -1725,9 +1734,11 @@ def test_fleet(env):
             # Two processes --exclude keeps out, one of them in its own pid
             # namespace, running the whole time next to the members.
             member = os.path.join(WORKLOADS, "fleet_member.py")
+            # At nice 19 they take no CPU from the members (each lives 3 s).
             for tag, ns in (("x01", []), ("x02", ["unshare", "--pid", "--fork", "--mount-proc"])):
                 outsiders.append(subprocess.Popen(ns + [sys.executable, member, tag, "14"],
-                                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
+                                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                  preexec_fn=lambda: os.nice(19)))
             members = fleet_members(art, recover)
             time.sleep(3)   # their last interval, and the grace before they are let go
         finally:
