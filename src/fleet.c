@@ -169,19 +169,14 @@ void fleet_adopt(struct pp_fleet *f, pid_t pid)
  * is cut short for display, a pattern may name a late argument. */
 static bool excluded(const struct pp_fleet *f, pid_t pid)
 {
-	char path[64], *buf;
-	size_t len;
+	char *buf;
 	bool match = false;
 
 	if (!f->nexclude)
 		return false;
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	buf = pp_read_file(path, 1 << 16, &len);
+	buf = pp_read_cmdline(pid, 1 << 16);
 	if (!buf)
-		return false; /* gone, or a kernel thread: not Python either way */
-	for (size_t i = 0; i + 1 < len; i++)
-		if (buf[i] == '\0')
-			buf[i] = ' ';
+		return false; /* gone: not followed either way */
 	for (size_t i = 0; i < f->nexclude && !match; i++)
 		match = regexec(&f->exclude[i], buf, 0, NULL, 0) == 0;
 	free(buf);

@@ -38,17 +38,11 @@ static void strip_newline(char *s)
 
 static char *read_cmdline(pid_t pid)
 {
-	char path[64], *buf;
-	size_t len;
+	char *buf = pp_read_cmdline(pid, 4096);
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	buf = pp_read_file(path, 4096, &len);
 	if (!buf)
 		return pp_xstrdup("");
-	for (size_t i = 0; i + 1 < len; i++)
-		if (buf[i] == '\0')
-			buf[i] = ' ';
-	if (len > 200)
+	if (strlen(buf) > 200)
 		strcpy(buf + 197, "...");
 	return buf;
 }

@@ -174,3 +174,16 @@ const char *pp_basename(const char *path)
 
 	return s ? s + 1 : path;
 }
+
+char *pp_read_cmdline(pid_t pid, size_t max)
+{
+	char path[64], *buf;
+	size_t len;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	buf = pp_read_file(path, max, &len);
+	for (size_t i = 0; buf && i + 1 < len; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	return buf;
+}

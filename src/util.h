@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define PP_PAGE		4096
 #define PP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -42,6 +43,9 @@ static inline uint64_t pp_hash_u64(uint64_t x)
 /* Reads a whole small file (/proc entries) into a NUL-terminated buffer.
  * Returns NULL on error; *len gets the length without the NUL. */
 char *pp_read_file(const char *path, size_t max, size_t *len);
+/* /proc/PID/cmdline with its arguments joined by spaces (at most max
+ * bytes); NULL if it cannot be read. */
+char *pp_read_cmdline(pid_t pid, size_t max);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t pp_now_ns(void);
