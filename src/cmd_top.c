@@ -519,6 +519,7 @@ int top_main(int argc, char **argv)
 	s = sampler_open(&(struct pp_sampler_opts){.frequency = t.o.frequency,
 						   .stack_limit = PP_STACK_MAX,
 						   .ringbuf_size = 8 << 20,
+						   .unmap_tracepoint = true,
 						   .on_record = top_record,
 						   .ctx = t.pl},
 			 why, sizeof(why));

@@ -52,6 +52,7 @@ struct options {
 	const char *output_dir, *push_url, *spool_dir, *host;
 	double interval;
 	unsigned retain_mb, spool_mb;
+	int unmap_tracepoint; /* -1: the default for the mode */
 	const char *exclude[PP_MAX_EXCLUDE];
 	size_t nexclude;
 };
@@ -112,6 +113,9 @@ static void usage(FILE *f)
 		"\n"
 		"      --stack-size KB    user stack bytes copied per sample, at most (default: %d, max %d)\n"
 		"      --ringbuf-size MB  BPF ring buffer size (default: %d)\n"
+		"      --unmap-check HOW  how unloaded libraries are noticed: tracepoint (exact, but every\n"
+		"                         syscall of the host is slower while it is attached) or poll\n"
+		"                         (/proc/PID/maps once a second) (default: tracepoint; with --all: poll)\n"
 		"  -v, --verbose          diagnostics on stderr (twice: libbpf debug output)\n"
 		"  -h, --help             this help\n"
 		"  -V, --version          the version\n"
@@ -156,7 +160,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_NO_LINES,
 		OPT_NATIVE,
 		OPT_NO_NATIVE,
-		OPT_NO_KERNEL
+		OPT_NO_KERNEL,
+		OPT_UNMAP_CHECK
 	};
 	static const struct option longopts[] = {
 		{"pid", required_argument, NULL, 'p'},
@@ -171,6 +176,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"no-kernel", no_argument, NULL, OPT_NO_KERNEL},
 		{"stack-size", required_argument, NULL, OPT_STACK},
 		{"ringbuf-size", required_argument, NULL, OPT_RINGBUF},
+		{"unmap-check", required_argument, NULL, OPT_UNMAP_CHECK},
 		{"interp-frames", no_argument, NULL, OPT_INTERP},
 		{"no-threads", no_argument, NULL, OPT_NO_THREADS},
 		{"all", no_argument, NULL, OPT_ALL},
@@ -201,7 +207,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			      .view = {.threads = true, .lines = true, .native = true, .kernel = true},
 			      .interval = DEFAULT_INTERVAL,
 			      .retain_mb = DEFAULT_RETAIN_MB,
-			      .spool_mb = DEFAULT_SPOOL_MB};
+			      .spool_mb = DEFAULT_SPOOL_MB,
+			      .unmap_tracepoint = -1};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "p:d:F:o:f:vhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -318,6 +325,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_INTERP:
 			o->interp_frames = true;
 			break;
+		case OPT_UNMAP_CHECK:
+			if (strcmp(optarg, "tracepoint") && strcmp(optarg, "poll")) {
+				pp_err("--unmap-check takes tracepoint or poll, not '%s'", optarg);
+				return -1;
+			}
+			o->unmap_tracepoint = strcmp(optarg, "tracepoint") == 0;
+			break;
 		case 'f':
 			format = optarg;
 			break;
@@ -379,6 +393,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->all && !freq_set)
 		o->frequency = FLEET_FREQUENCY;
+	/* Always on, host-wide: a tax on every syscall of the host is not
+	 * worth closing a one-second window after a rare dlclose. */
+	if (o->unmap_tracepoint < 0)
+		o->unmap_tracepoint = !o->all;
 	if (format && output_format_parse(format, &fmt)) {
 		pp_err("--format takes folded, svg, speedscope or pprof, not '%s'", format);
 		return -1;
@@ -628,6 +646,7 @@ int main(int argc, char **argv)
 	s = sampler_open(&(struct pp_sampler_opts){.frequency = o.frequency,
 						   .stack_limit = o.stack_kb * 1024,
 						   .ringbuf_size = o.ringbuf_mb << 20,
+						   .unmap_tracepoint = o.unmap_tracepoint,
 						   .on_record = on_record,
 						   .ctx = &sink},
 			 why, sizeof(why));

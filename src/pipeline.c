@@ -44,6 +44,7 @@ struct pp_procstate {
 	struct tstate_thread *tstates;
 	size_t ntstates, tstates_cap;
 	uint64_t maps_hash; /* of its file mappings when last read */
+	uint64_t samples, samples_at_check; /* taken; taken at the last maps check */
 	uint64_t map_gen; /* the records' map_gen when last seen */
 };
 
@@ -62,6 +63,8 @@ struct pp_pipeline {
 	uint32_t kernel[PP_MAX_KSTACK];
 	uint32_t out[PP_MAX_KSTACK + PP_MAX_NATIVE + PP_MAX_PYENTRIES + 8];
 };
+
+static uint64_t maps_hash(pid_t pid);
 
 static void intern_markers(struct pp_pipeline *pl)
 {
@@ -128,6 +131,7 @@ int pipeline_add_process(struct pp_pipeline *pl, struct pp_target *t, struct pp_
 	ps->sym = symbolizer_new(ps->rt.path,
 				 ps->rt.layout->eval_func ? ps->rt.layout->eval_func : "_PyEval_EvalFrameDefault");
 	ps->codes = pycode_cache_new(ps->t.pid, ps->rt.layout, ps->rt.code_type);
+	ps->maps_hash = maps_hash(ps->t.pid); /* what the unwinder just loaded */
 	ps->pynames_cap = 1024;
 	ps->pynames = pp_xcalloc(ps->pynames_cap, sizeof(*ps->pynames));
 	ps->proc_frame = profile_intern_frame(
@@ -270,6 +274,7 @@ void pipeline_sample(struct pp_pipeline *pl, const void *data, size_t size)
 		return;
 	}
 	pl->stats.samples++;
+	ps->samples++;
 	if (r.s->map_gen != ps->map_gen) {
 		/* A file was unmapped since (dlclose): what its addresses meant
 		 * may have changed before this sample. */
@@ -435,8 +440,14 @@ void pipeline_check_maps(struct pp_pipeline *pl)
 {
 	for (size_t i = 0; i < pl->nprocs; i++) {
 		struct pp_procstate *ps = pl->procs[i];
-		uint64_t h = maps_hash(ps->t.pid);
+		uint64_t h;
 
+		/* Stale symbols matter only to samples: a process that was not
+		 * on a CPU since the last look is looked at once it is. */
+		if (ps->samples == ps->samples_at_check)
+			continue;
+		ps->samples_at_check = ps->samples;
+		h = maps_hash(ps->t.pid);
 		if (!h || h == ps->maps_hash)
 			continue;
 		if (ps->maps_hash)

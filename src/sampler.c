@@ -115,11 +115,14 @@ struct pp_sampler *sampler_open(const struct pp_sampler_opts *o, char *why, size
 		snprintf(why, whylen, "no online CPU to sample");
 		goto fail;
 	}
-	/* Without it (no tracefs), changed mappings are noticed by a look at
-	 * /proc/PID/maps once a second instead. */
-	s->munmap_link = bpf_program__attach(s->skel->progs.pp_munmap);
-	if (!s->munmap_link)
-		pp_debug("no munmap tracepoint (%s): library unloads are noticed within a second", strerror(errno));
+	/* Without it (not asked for, or no tracefs), changed mappings are
+	 * noticed by a look at /proc/PID/maps once a second instead. */
+	if (o->unmap_tracepoint) {
+		s->munmap_link = bpf_program__attach(s->skel->progs.pp_munmap);
+		if (!s->munmap_link)
+			pp_debug("no munmap tracepoint (%s): library unloads are noticed within a second",
+				 strerror(errno));
+	}
 	return s;
 fail:
 	sampler_close(s);

@@ -19,6 +19,10 @@ struct pp_sampler_opts {
 	unsigned frequency; /* Hz per CPU */
 	uint32_t stack_limit; /* bytes of user stack per sample */
 	uint32_t ringbuf_size;
+	/* Count file unmappings with the munmap syscall tracepoint: exact,
+	 * but while it is attached every syscall of the host takes the slow
+	 * path. Without it, callers poll the maps (pipeline_check_maps). */
+	bool unmap_tracepoint;
 	pp_record_fn on_record;
 	void *ctx;
 };

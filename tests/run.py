@@ -1739,6 +1739,9 @@ def test_fleet(env):
                 outsiders.append(subprocess.Popen(ns + [sys.executable, member, tag, "14"],
                                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                                   preexec_fn=lambda: os.nice(19)))
+            # Always on, host-wide: no syscall tracepoint that would slow
+            # every syscall of the host (library unloads are polled).
+            tracepoints = attached_tracepoints(prof.proc.pid)
             members = fleet_members(art, recover)
             time.sleep(3)   # their last interval, and the grace before they are let go
         finally:
@@ -1753,6 +1756,8 @@ def test_fleet(env):
     problems = run.crash_problems()
     if run.rc != 0:
         problems.append("exit code %s (%s)" % (run.rc, run.summary()))
+    if tracepoints:
+        problems.append("--all attached syscall tracepoints: %s" % sorted(tracepoints))
     m = re.search(r"(\d+) processes followed \((\d+) exited\)", run.stderr)
     if not m:
         problems.append("no fleet summary line: " + run.summary())
@@ -2035,16 +2040,33 @@ def build_spinlibs(art):
     return libs
 
 
-def test_fault_dlclose(env):
-    """A library is unloaded mid-run and another loaded in its place: no
-    sample names a function of the unloaded one after it is gone."""
-    art = env.artifacts("fault_dlclose")
+def attached_tracepoints(pid):
+    """The tracepoints process pid has BPF programs on (bpftool perf show)."""
+    p = subprocess.run(["bpftool", "-j", "perf", "show"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True)
+    if p.returncode:
+        raise TestFail("bpftool perf show failed: " + p.stderr.strip()[-200:])
+    return {e["tracepoint"] for e in json.loads(p.stdout or "[]")
+            if e.get("pid") == pid and e.get("fd_type") == "tracepoint"}
+
+
+def dlclose_run(env, name, extra, b_seconds):
+    """faults.py dlclose profiled at 499 Hz with extra options: the
+    folded stacks under call_a and call_b, the workload's info, the
+    tracepoints the profiler had attached, and the problems found."""
+    art = env.artifacts(name)
     liba, libb = build_spinlibs(art)
-    wl = Workload(fault_python(), [os.path.join(WORKLOADS, "faults.py"), "dlclose", liba, libb], None, art)
+    wl = Workload(fault_python(), [os.path.join(WORKLOADS, "faults.py"), "dlclose", liba, libb,
+                                   str(b_seconds)], None, art)
     try:
         wl.wait_ready()
         out = os.path.join(art, "profile.folded")
-        run = run_profiler(env.binary, profile_args(wl.pid, 20, 499, out), art, timeout=60)
+        prof = Profiler(env.binary, profile_args(wl.pid, 20, 499, out) + extra, art)   # ends with the workload
+        tracepoints = None
+        if prof.wait_started(60):
+            time.sleep(0.5)
+            tracepoints = attached_tracepoints(prof.proc.pid)
+        run = prof.finish(60)
         drain_info(wl)
     finally:
         wl.terminate()
@@ -2056,16 +2078,49 @@ def test_fault_dlclose(env):
     under_b = [s for s in stacks if has_py(s, "call_b")]
     under_a = [s for s in stacks if has_py(s, "call_a")]
     wrong = [s for s in under_b if has_native(s, "spin_a")] + [s for s in under_a if has_native(s, "spin_b")]
-    if wrong:
-        problems.append("%d samples name the other library's function:%s" % (total(wrong), example(wrong)))
-    if total([s for s in under_b if has_native(s, "spin_b")]) < 0.5 * max(1, total(under_b)) or not under_b:
-        problems.append("spin_b missing under call_b (%d samples there)" % total(under_b))
     if not any(has_native(s, "spin_a") for s in under_a):
         problems.append("spin_a missing under call_a")
-    addrs = wl.info.get("addrs") or {}
+    if not under_b:
+        problems.append("no samples under call_b")
+    return art, under_a, under_b, wrong, wl.info.get("addrs") or {}, tracepoints, problems
+
+
+def test_fault_dlclose(env):
+    """A library is unloaded mid-run and another loaded in its place: no
+    sample names a function of the unloaded one after it is gone (the
+    munmap tracepoint, the default with --pid)."""
+    art, under_a, under_b, wrong, addrs, tps, problems = dlclose_run(env, "fault_dlclose", [], 1.5)
+    if tps is not None and "sys_enter_munmap" not in tps:
+        problems.append("the munmap tracepoint was not attached (attached: %s)" % sorted(tps))
+    if wrong:
+        problems.append("%d samples name the other library's function:%s" % (total(wrong), example(wrong)))
+    if total([s for s in under_b if has_native(s, "spin_b")]) < 0.5 * max(1, total(under_b)):
+        problems.append("spin_b missing under call_b (%d samples there)" % total(under_b))
     fail_if(problems, art)
     return ["%d samples in a, %d in b; b loaded %s" % (total(under_a), total(under_b),
             "at a's address" if addrs.get("a") == addrs.get("b") else "elsewhere")]
+
+
+def test_fault_dlclose_poll(env):
+    """The same with --unmap-check poll (the default of --all): no
+    tracepoint is attached, and the change is noticed from /proc/PID/maps
+    within about a second, so at most that second of call_b's 4 s is
+    named after the unloaded library."""
+    art, under_a, under_b, wrong, addrs, tps, problems = dlclose_run(
+        env, "fault_dlclose_poll", ["--unmap-check", "poll"], 4)
+    if tps is None or "sys_enter_munmap" in tps:
+        problems.append("the munmap tracepoint was attached with --unmap-check poll (attached: %s)"
+                        % (sorted(tps) if tps is not None else "not read"))
+    # 1 s of the 4 s at most, with room for a late check: 40%.
+    if total(wrong) > 0.4 * total(under_b):
+        problems.append("%d of %d samples under call_b name the unloaded library:%s"
+                        % (total(wrong), total(under_b), example(wrong)))
+    if total([s for s in under_b if has_native(s, "spin_b")]) < 0.5 * max(1, total(under_b)):
+        problems.append("spin_b named in fewer than half of call_b's %d samples" % total(under_b))
+    fail_if(problems, art)
+    return ["%d samples in a, %d in b (%d named after a); b loaded %s"
+            % (total(under_a), total(under_b), total(wrong),
+               "at a's address" if addrs.get("a") == addrs.get("b") else "elsewhere")]
 
 
 def test_fault_disk_full(env):
@@ -2482,7 +2537,8 @@ def test_commands_bad_input(env):
              (["--all", "--output-dir", "/proc/nonexistent/dir"], "output directory"),
              (["--all", "--output", "x.folded", "--output-dir", "/tmp"], "exclude"),
              (["--pid", other, "--exclude", "x"], "--exclude goes with"),
-             (["--all", "--exclude", "(unclosed"], "regular expression")]
+             (["--all", "--exclude", "(unclosed"], "regular expression"),
+             (["--pid", other, "--unmap-check", "sometimes"], "--unmap-check takes")]
     try:
         for i, (args, needle) in enumerate(cases):
             run = run_profiler(env.binary, args, art, timeout=60, name="case%d" % i)
@@ -2671,6 +2727,7 @@ E2E_PER_BINARY = [
     ("fault.stop", test_fault_stop),
     ("fault.exec", test_fault_exec),
     ("fault.dlclose", test_fault_dlclose),
+    ("fault.dlclose_poll", test_fault_dlclose_poll),
     ("fault.disk_full", test_fault_disk_full),
     ("fault.sigpipe", test_fault_sigpipe),
     ("fault.sighup", test_sighup),

@@ -2,10 +2,10 @@
 
   faults.py exec            works in before_exec for 1.5 s after READY, then
                             execs /bin/sleep 3
-  faults.py dlclose A B     loads library A (tests/ext/spinlib.c built with
+  faults.py dlclose A B [S] loads library A (tests/ext/spinlib.c built with
                             NAME=a), runs spin_a from call_a for 1.5 s,
                             unloads it, loads B (NAME=b) in its place and
-                            runs spin_b from call_b for 1.5 s
+                            runs spin_b from call_b for S s (default 1.5)
 stdout: "READY", then for dlclose "ADDRS {json}" with both functions'
 addresses (the same when B was loaded where A was).
 """
@@ -33,8 +33,8 @@ def call_a(lib):
     lib.spin_a(ctypes.c_double(1.5))
 
 
-def call_b(lib):
-    lib.spin_b(ctypes.c_double(1.5))
+def call_b(lib, seconds):
+    lib.spin_b(ctypes.c_double(seconds))
 
 
 def main():
@@ -54,7 +54,7 @@ def main():
     b = ctypes.CDLL(libb)
     addr_b = ctypes.cast(b.spin_b, ctypes.c_void_p).value
     print("ADDRS " + json.dumps({"a": addr_a, "b": addr_b}), flush=True)
-    call_b(b)
+    call_b(b, float(sys.argv[4]) if len(sys.argv) > 4 else 1.5)
 
 
 if __name__ == "__main__":
