@@ -130,10 +130,10 @@ def pinned(args, cpu):
     return lambda: os.sched_setaffinity(0, {cpu})
 
 
-def start_workload(args, kind, out):
+def start_workload(args, kind, out, cpu=0):
     proc = subprocess.Popen([args.python, WORKLOAD, "--kind", kind, "--out", out],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            env=workload_env(), preexec_fn=pinned(args, 0))
+                            env=workload_env(), preexec_fn=pinned(args, cpu))
     line = proc.stdout.readline().decode().strip()
     if line != "READY":
         proc.kill()

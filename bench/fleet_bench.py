@@ -9,19 +9,30 @@ last unprofiled window. Beside them run --controls more processes of the
 same workload that pybpfprof is told to leave alone (--exclude on their
 command line): they see the same host, which on this VM slows every vCPU
 by tens of percent for seconds to minutes at a time (bench.py prints by
-how much), more than the cost measured. A process's rate in a window is
-the median over its seconds of its iterations over the controls' (per
+how much), more than the cost measured. Processes are pinned round-robin
+to the CPUs, workloads and controls alike (--no-pin: the scheduler places
+them), and each is compared with the controls on its own CPU, which share
+its CPU's slow-downs and its scheduler. A process's rate in a window is
+the median over its seconds of its iterations over those controls' (per
 control); its throughput ratio is its rate in a profiled window over the
 mean of its rates in the unprofiled windows just before and after
 (--controls 0: plain iterations per second). Prints the ratio per process
-(median of rounds), their median and minimum, the same for the sum of all
+(median of rounds), their median and minimum (--rounds 0 skips part 1), the same for the sum of all
 processes, and pybpfprof's CPU share of one core, the BPF sampler's CPU
 (kernel bpf_stats) and pybpfprof's peak RSS. pybpfprof's own CPU is taken
 from the profiled and the control processes alike, so the ratio shows the
 cost inside the profiled processes (the sampler, its interrupts, reads of
 their memory); pybpfprof's own share is printed beside it.
 
-Part 2, soak (--soak seconds, 0 to skip): pybpfprof --all runs while short
+Part 2, syscalls (--syscall-rounds, 0 to skip): what a running pybpfprof
+costs every other task of the host on each syscall. bench/syscall_loop.c
+times getppid (CPU nanoseconds per call, median of its repeats) with no
+profiler, with `pybpfprof --all` (which attaches no syscall tracepoint) and
+with `pybpfprof --all --unmap-check tracepoint` (the munmap tracepoint,
+which puts every task on the kernel's slower syscall path), in turn, for
+that many rounds; prints the median of each.
+
+Part 3, soak (--soak seconds, 0 to skip): pybpfprof --all runs while short
 Python processes come and go (one started every second, each living 4 s,
 a third in their own pid namespace); every 30 s it prints pybpfprof's RSS
 and open file descriptors, then the first and last values: flat means
@@ -29,7 +40,7 @@ caches go with their processes.
 
 usage: bench/fleet_bench.py [--bin PATH] [--python PATH] [--procs 10]
                             [--controls 2] [--duration 60] [--rounds 3]
-                            [--soak 600]
+                            [--syscall-rounds 3] [--soak 600]
 """
 import argparse
 import os
@@ -59,8 +70,11 @@ def parse_args(argv):
     p.add_argument("--margin", type=float, default=2.0)
     p.add_argument("--frequency", type=int, default=19)
     p.add_argument("--soak", type=float, default=600)
+    p.add_argument("--syscall-rounds", type=int, default=3)
     p.add_argument("--controls", type=int, default=2,
                    help="unprofiled processes of the same workload to compare with (default 2)")
+    p.add_argument("--no-pin", dest="pin", action="store_false",
+                   help="let the scheduler place the processes (default: round-robin on the CPUs)")
     return p.parse_args(argv)
 
 
@@ -142,12 +156,13 @@ def profiled_window(args, tmp):
 def cost(args):
     tmp = tempfile.mkdtemp(prefix="fleet-bench-")
     outs = [os.path.join(tmp, "w%d.json" % i) for i in range(args.procs)]
-    bargs = argparse.Namespace(python=args.python, pin=False)
+    bargs = argparse.Namespace(python=args.python, pin=args.pin)
+    ncpu = os.cpu_count() or 1
     with open(bench.BPF_STATS, "w") as f:
         f.write("1")
-    procs = [bench.start_workload(bargs, "python", o) for o in outs]
+    procs = [bench.start_workload(bargs, "python", o, i % ncpu) for i, o in enumerate(outs)]
     ctl_outs = [os.path.join(tmp, CONTROL_NAME % i) for i in range(args.controls)]
-    controls = [bench.start_workload(bargs, "python", o) for o in ctl_outs]
+    controls = [bench.start_workload(bargs, "python", o, i % ncpu) for i, o in enumerate(ctl_outs)]
     seq = []    # (figures or None, window) in time order
     try:
         for r in range(args.rounds + 1):
@@ -174,9 +189,18 @@ def cost(args):
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
     # One control series, every control's iterations: ratios of ratios,
-    # so that it is their sum and not their mean does not matter.
+    # so that it is their sum and not their mean does not matter. Pinned,
+    # each process has the series of the controls on its own CPU (all of
+    # them if its CPU has none).
     ctl = sorted(t for e in ctl_ends for t in e) or None
-    rates = [[bench.steady_rate(e, *w, control=ctl) for _, w in seq] for e in ends]   # [proc][window]
+
+    def control_of(i):
+        if not args.pin or not ctl:
+            return ctl
+        mine = sorted(t for j, e in enumerate(ctl_ends) if j % ncpu == i % ncpu for t in e)
+        return mine or ctl
+    rates = [[bench.steady_rate(e, *w, control=control_of(i)) for _, w in seq]
+             for i, e in enumerate(ends)]   # [proc][window]
     total = [bench.steady_rate(sorted(t for e in ends for t in e), *w, control=ctl) for _, w in seq]
 
     def ratios(series):
@@ -189,7 +213,8 @@ def cost(args):
     per = [statistics.median(ratios(r)) for r in rates]
     figs = [f for f, _ in seq if f]
     print("\nfleet cost: %d busy processes, %d Hz, %d rounds of %g s windows (%d cores: the processes "
-          "share them)%s" % (args.procs, args.frequency, args.rounds, args.duration, os.cpu_count(),
+          "share them%s)%s" % (args.procs, args.frequency, args.rounds, args.duration, ncpu,
+                               ", pinned round-robin" if args.pin else "",
                              ", rates relative to %d unprofiled controls of the same workload"
                              % len(ctl_ends) if ctl else ""))
     print("throughput ratio per process (median of rounds): " + " ".join("%.3f" % x for x in per))
@@ -199,6 +224,35 @@ def cost(args):
           % (100 * statistics.median(f["cpu_share"] for f in figs),
              100 * statistics.median(f["bpf_share"] or 0 for f in figs),
              max(f["peak_rss_kb"] or 0 for f in figs) / 1024.0))
+
+
+def syscall_cost(args):
+    tmp = tempfile.mkdtemp(prefix="fleet-syscalls-")
+    loop = os.path.join(tmp, "syscall_loop")
+    subprocess.run(["cc", "-O2", "-o", loop, os.path.join(HERE, "syscall_loop.c")], check=True)
+    setups = [("no profiler", None), ("pybpfprof --all", []),
+              ("pybpfprof --all --unmap-check tracepoint", ["--unmap-check", "tracepoint"])]
+    ns = {name: [] for name, _ in setups}
+    try:
+        for r in range(args.syscall_rounds):
+            for name, extra in setups:
+                prof = start_profiler(args, os.path.join(tmp, "profiles"), extra) if extra is not None else None
+                try:
+                    out = subprocess.run([loop, "500000", "11"], stdout=subprocess.PIPE, check=True,
+                                         universal_newlines=True).stdout
+                    ns[name].append(float(out))
+                finally:
+                    if prof:
+                        prof.send_signal(signal.SIGINT)
+                        prof.wait(timeout=60)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    base = statistics.median(ns["no profiler"])
+    print("\nsyscalls of other tasks (getppid, CPU ns per call, median of %d rounds):" % args.syscall_rounds)
+    for name, _ in setups:
+        m = statistics.median(ns[name])
+        print("  %-42s %7.1f ns  (%+.1f%%; rounds: %s)"
+              % (name, m, 100 * (m / base - 1), " ".join("%.1f" % x for x in ns[name])))
 
 
 def soak(args):
@@ -246,7 +300,10 @@ def main(argv):
     args = parse_args(argv)
     if os.geteuid() != 0:
         sys.exit("fleet_bench: run as root (pybpfprof needs it)")
-    cost(args)
+    if args.rounds > 0:
+        cost(args)
+    if args.syscall_rounds > 0:
+        syscall_cost(args)
     if args.soak > 0:
         soak(args)
     return 0
