@@ -36,6 +36,11 @@
 #define DEFAULT_SPOOL_MB   256
 #define DEFAULT_STACK_KB   (PP_STACK_MAX / 1024)
 #define DEFAULT_RINGBUF_MB 32
+/* --all: 1 MB per CPU holds ~0.2 s of the largest records at 19 Hz on
+ * every CPU, twice the reader's poll period; the ring's pages stay in the
+ * kernel (and in our RSS, mapped twice) for as long as fleet mode runs. */
+#define FLEET_RINGBUF_MB_MIN 4
+#define FLEET_RINGBUF_MB_MAX 32
 #define PP_MAX_EXCLUDE	   8
 
 struct options {
@@ -45,7 +50,7 @@ struct options {
 	struct pp_outputs outputs;
 	struct pp_view view;
 	unsigned stack_kb;
-	unsigned ringbuf_mb;
+	unsigned ringbuf_mb; /* 0: the default for the mode */
 	bool interp_frames;
 	/* following many processes */
 	bool all, subprocesses, by_service;
@@ -112,7 +117,8 @@ static void usage(FILE *f)
 		"      --host NAME        the host name in file names and labels (default: hostname)\n"
 		"\n"
 		"      --stack-size KB    user stack bytes copied per sample, at most (default: %d, max %d)\n"
-		"      --ringbuf-size MB  BPF ring buffer size (default: %d)\n"
+		"      --ringbuf-size MB  BPF ring buffer size (default: %d; with --all: 1 per CPU,\n"
+		"                         %d to %d)\n"
 		"      --unmap-check HOW  how unloaded libraries are noticed: tracepoint (exact, but every\n"
 		"                         syscall of the host is slower while it is attached) or poll\n"
 		"                         (/proc/PID/maps once a second) (default: tracepoint; with --all: poll)\n"
@@ -122,7 +128,17 @@ static void usage(FILE *f)
 		"\n"
 		"Needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE). Supported CPython: %s.\n",
 		DEFAULT_FREQUENCY, FLEET_FREQUENCY, PP_MAX_EXCLUDE, DEFAULT_INTERVAL, DEFAULT_RETAIN_MB,
-		DEFAULT_SPOOL_MB, DEFAULT_STACK_KB, PP_STACK_MAX / 1024, DEFAULT_RINGBUF_MB, pylayout_supported());
+		DEFAULT_SPOOL_MB, DEFAULT_STACK_KB, PP_STACK_MAX / 1024, DEFAULT_RINGBUF_MB, FLEET_RINGBUF_MB_MIN,
+		FLEET_RINGBUF_MB_MAX, pylayout_supported());
+}
+
+static unsigned fleet_ringbuf_mb(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+
+	if (n < FLEET_RINGBUF_MB_MIN)
+		return FLEET_RINGBUF_MB_MIN;
+	return n > FLEET_RINGBUF_MB_MAX ? FLEET_RINGBUF_MB_MAX : (unsigned)n;
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -203,7 +219,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	*o = (struct options){.frequency = DEFAULT_FREQUENCY,
 			      .stack_kb = DEFAULT_STACK_KB,
-			      .ringbuf_mb = DEFAULT_RINGBUF_MB,
 			      .view = {.threads = true, .lines = true, .native = true, .kernel = true},
 			      .interval = DEFAULT_INTERVAL,
 			      .retain_mb = DEFAULT_RETAIN_MB,
@@ -397,6 +412,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	 * worth closing a one-second window after a rare dlclose. */
 	if (o->unmap_tracepoint < 0)
 		o->unmap_tracepoint = !o->all;
+	if (!o->ringbuf_mb)
+		o->ringbuf_mb = o->all ? fleet_ringbuf_mb() : DEFAULT_RINGBUF_MB;
 	if (format && output_format_parse(format, &fmt)) {
 		pp_err("--format takes folded, svg, speedscope or pprof, not '%s'", format);
 		return -1;

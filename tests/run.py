@@ -1742,6 +1742,7 @@ def test_fleet(env):
             # Always on, host-wide: no syscall tracepoint that would slow
             # every syscall of the host (library unloads are polled).
             tracepoints = attached_tracepoints(prof.proc.pid)
+            rings = ringbuf_bytes(prof.proc.pid)
             members = fleet_members(art, recover)
             time.sleep(3)   # their last interval, and the grace before they are let go
         finally:
@@ -1758,6 +1759,10 @@ def test_fleet(env):
         problems.append("exit code %s (%s)" % (run.rc, run.summary()))
     if tracepoints:
         problems.append("--all attached syscall tracepoints: %s" % sorted(tracepoints))
+    # Sized for 19 Hz: 1 MB per CPU, 4 to 32 MB (not the 32 MB of --pid).
+    want = min(32, max(4, os.cpu_count() or 1)) << 20
+    if rings != [want]:
+        problems.append("--all's ring buffer: %s bytes, expected [%d]" % (rings, want))
     m = re.search(r"(\d+) processes followed \((\d+) exited\)", run.stderr)
     if not m:
         problems.append("no fleet summary line: " + run.summary())
@@ -2048,6 +2053,22 @@ def attached_tracepoints(pid):
         raise TestFail("bpftool perf show failed: " + p.stderr.strip()[-200:])
     return {e["tracepoint"] for e in json.loads(p.stdout or "[]")
             if e.get("pid") == pid and e.get("fd_type") == "tracepoint"}
+
+
+def ringbuf_bytes(pid):
+    """The sizes of the BPF ring buffers process pid holds (from the
+    fdinfo of its map descriptors; bpftool does not name map owners)."""
+    sizes = []
+    fds = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fds):
+        try:
+            with open(os.path.join(fds, fd)) as f:
+                info = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+        except OSError:
+            continue   # closed meanwhile
+        if info.get("map_type", "").strip() == "27":   # BPF_MAP_TYPE_RINGBUF
+            sizes.append(int(info["max_entries"]))
+    return sizes
 
 
 def dlclose_run(env, name, extra, b_seconds):
