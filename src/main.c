@@ -41,7 +41,7 @@
  * kernel (and in our RSS, mapped twice) for as long as fleet mode runs. */
 #define FLEET_RINGBUF_MB_MIN 4
 #define FLEET_RINGBUF_MB_MAX 32
-#define PP_MAX_EXCLUDE	   8
+#define PP_MAX_EXCLUDE	     8
 
 struct options {
 	pid_t pid;
