@@ -29,16 +29,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_FREQUENCY  99
-#define FLEET_FREQUENCY	   19 /* --all: cheap enough to leave on */
-#define DEFAULT_INTERVAL   60
-#define DEFAULT_RETAIN_MB  1024
-#define DEFAULT_SPOOL_MB   256
-#define DEFAULT_STACK_KB   (PP_STACK_MAX / 1024)
-#define DEFAULT_RINGBUF_MB 32
+#define DEFAULT_FREQUENCY 99
+#define FLEET_FREQUENCY	  19 /* --all: cheap enough to leave on */
+#define DEFAULT_INTERVAL  60
+#define DEFAULT_RETAIN_MB 1024
+#define DEFAULT_SPOOL_MB  256
+#define DEFAULT_STACK_KB  (PP_STACK_MAX / 1024)
+/* Small on purpose: the sampler writes each record where the last write
+ * left off, so it sweeps the whole ring, and a ring larger than the cache
+ * makes every record a cache miss (measured: 5.7 us of BPF per sample with
+ * an 8 MB ring, 12.5 us with 32 MB, 30 us with 128 MB). 8 MB holds over
+ * 0.1 s of two threads' deep stacks at 999 Hz; the reader is woken at a
+ * quarter. */
+#define DEFAULT_RINGBUF_MB 8
 /* --all: 1 MB per CPU holds ~0.2 s of the largest records at 19 Hz on
- * every CPU, twice the reader's poll period; the ring's pages stay in the
- * kernel (and in our RSS, mapped twice) for as long as fleet mode runs. */
+ * every CPU, twice the reader's poll period. */
 #define FLEET_RINGBUF_MB_MIN 4
 #define FLEET_RINGBUF_MB_MAX 32
 #define PP_MAX_EXCLUDE	     8
