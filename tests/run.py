@@ -1759,7 +1759,7 @@ def test_fleet(env):
         problems.append("exit code %s (%s)" % (run.rc, run.summary()))
     if tracepoints:
         problems.append("--all attached syscall tracepoints: %s" % sorted(tracepoints))
-    # Sized for 19 Hz: 1 MB per CPU, 4 to 32 MB (not the 32 MB of --pid).
+    # Sized for 19 Hz: 1 MB per CPU, 4 to 32 MB (--pid: 8 MB, fault.dlclose).
     want = min(32, max(4, os.cpu_count() or 1)) << 20
     if rings != [want]:
         problems.append("--all's ring buffer: %s bytes, expected [%d]" % (rings, want))
@@ -2083,15 +2083,20 @@ def dlclose_run(env, name, extra, b_seconds):
         wl.wait_ready()
         out = os.path.join(art, "profile.folded")
         prof = Profiler(env.binary, profile_args(wl.pid, 20, 499, out) + extra, art)   # ends with the workload
-        tracepoints = None
+        tracepoints, ring_problems = None, []
         if prof.wait_started(60):
             time.sleep(0.5)
             tracepoints = attached_tracepoints(prof.proc.pid)
+            # --pid's ring is small, not sized for the worst case: a ring
+            # larger than the cache makes every record a cache miss.
+            rings = ringbuf_bytes(prof.proc.pid)
+            if rings != [8 << 20]:
+                ring_problems.append("--pid's ring buffer: %s bytes, expected [%d]" % (rings, 8 << 20))
         run = prof.finish(60)
         drain_info(wl)
     finally:
         wl.terminate()
-    problems = run.crash_problems()
+    problems = run.crash_problems() + ring_problems
     if run.rc != 0:
         problems.append("exit code %s (%s)" % (run.rc, run.summary()))
     fail_if(problems, art)
